@@ -1,0 +1,291 @@
+"""The mutation catalog: every state variable and mutation that the installed collections declare.
+
+:meth:`Catalog.load` reads each collection's ``meta/kraken.yml`` (state variables) and each role's
+``meta/kraken.yml`` (mutations, probes, discoveries), checks their shape with the pydantic models of
+:mod:`reconciler.model.metadata` and their meaning with :mod:`reconciler.model.validation`, and
+raises one :class:`~reconciler.errors.CatalogError` listing *every* problem — an author fixing a
+collection should not have to rerun the validator once per typo.
+
+>>> from pathlib import Path
+>>> catalog = Catalog.load([Path("collections")])
+>>> catalog.mutations["kraken.layercake.power_ipmi:power_on"].mutates["power"]
+('POWER_OFF', 'POWER_ON')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from reconciler.errors import CatalogError, Problem
+from reconciler.model.metadata import CollectionMeta, MutationSpec, ProbeSpec, RoleMeta, StateVariableSpec
+from reconciler.model.sources import CollectionSource, ansible_default_paths, find_collections
+from reconciler.model.types import BOOLEAN_HINT, Context, MutationId
+from reconciler.model.yamlfile import YamlDocument, format_key_path, load_yaml
+
+__all__ = ["Catalog", "Mutation", "Probe", "Role", "StateVariable"]
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class StateVariable:
+    """A declared state variable and where it was declared."""
+
+    name: str
+    spec: StateVariableSpec
+    collection: str
+    where: str
+
+    @property
+    def is_enum(self) -> bool:
+        return self.spec.is_enum
+
+    @property
+    def values(self) -> list[str]:
+        return list(self.spec.values or [])
+
+    @property
+    def zero(self) -> str:
+        return self.spec.zero
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A mutation with names resolved: what the graph, planner and executor work with."""
+
+    id: MutationId
+    role: str  # fully qualified role name, e.g. kraken.layercake.power_ipmi
+    name: str  # entry point
+    tasks_file: Path
+    where: str  # file:line of its declaration
+    mutates: Mapping[str, tuple[str, str]]
+    requires: Mapping[str, str]
+    excludes: Mapping[str, str]
+    context: Context
+    timeout: float
+    failto: Mapping[str, str]
+    cost: float
+    disruptive: bool
+    description: str = ""
+
+    def summary(self) -> str:
+        """``power POWER_OFF→POWER_ON`` for logs and tables."""
+        return ", ".join(f"{var} {a}→{b}" for var, (a, b) in self.mutates.items())
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A report-only entry point (e.g. busy discovery)."""
+
+    id: MutationId
+    role: str
+    name: str
+    tasks_file: Path
+    context: Context
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role that declares mutations or probes, and the variables it may report."""
+
+    fqcn: str
+    path: Path
+    meta_file: Path
+    discovers: frozenset[str]
+    mutation_ids: tuple[MutationId, ...] = ()
+    probe_ids: tuple[MutationId, ...] = ()
+
+
+@dataclass
+class Catalog:
+    """Variables, mutations and roles of a set of collections, validated as a whole."""
+
+    variables: dict[str, StateVariable] = field(default_factory=dict)
+    mutations: dict[MutationId, Mutation] = field(default_factory=dict)
+    probes: dict[MutationId, Probe] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+    collections: list[CollectionSource] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, paths: Sequence[Path] | None = None) -> Catalog:
+        """Load and validate the collections under ``paths`` (Ansible's configured paths if None).
+
+        Raises :class:`CatalogError` with every problem found.
+        """
+        from reconciler.model.validation import validate_catalog
+
+        search = list(paths) if paths else ansible_default_paths()
+        sources, problems = find_collections(search)
+        catalog = cls(collections=sources)
+        role_metas: list[tuple[str, Path, YamlDocument, RoleMeta]] = []
+        for source in sources:
+            catalog._load_state(source, problems)
+            for role_dir in sorted((source.root / "roles").glob("*/")):
+                meta_path = role_dir / "meta" / "kraken.yml"
+                if meta_path.is_file():
+                    parsed = _parse(meta_path, RoleMeta, problems)
+                    if parsed is not None:
+                        doc, meta = parsed
+                        role_metas.append((f"{source.fqcn}.{role_dir.name}", role_dir, doc, meta))
+        if not sources and not problems:
+            problems.append(Problem(", ".join(map(str, search)) or "(no path)", "", "no collections found",
+                                    "pass -c PATH or set ANSIBLE_COLLECTIONS_PATH"))
+        for fqcn, role_dir, doc, meta in role_metas:
+            catalog._add_role(fqcn, role_dir, doc, meta, problems)
+        problems.extend(validate_catalog(catalog))
+        if problems:
+            raise CatalogError(problems)
+        return catalog
+
+    # -- queries used across the code base ------------------------------------------------------
+
+    @property
+    def mutation_variables(self) -> list[str]:
+        """Enum variables moved by at least one mutation, in declaration order: the graph's dimensions."""
+        moved = {var for m in self.mutations.values() for var in m.mutates}
+        return [name for name in self.variables if name in moved]
+
+    def is_filter(self, var: str) -> bool:
+        """A requirement or exclude on ``var`` is a per-host filter (no mutation moves ``var``)."""
+        return var not in set(self.mutation_variables)
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    def _load_state(self, source: CollectionSource, problems: list[Problem]) -> None:
+        meta_path = source.root / "meta" / "kraken.yml"
+        if not meta_path.is_file():
+            return
+        parsed = _parse(meta_path, CollectionMeta, problems)
+        if parsed is None:
+            return
+        doc, meta = parsed
+        for name, spec in meta.state.items():
+            where = doc.where(("state", name))
+            existing = self.variables.get(name)
+            if existing is None:
+                self.variables[name] = StateVariable(name, spec, source.fqcn, where)
+            elif existing.spec != spec:
+                problems.append(Problem(
+                    where, f"state.{name}",
+                    f"{source.fqcn} declares variable {name} differently from {existing.collection} "
+                    f"({existing.where})",
+                    "declare each variable in one collection only, or make both declarations identical",
+                ))
+
+    def _add_role(self, fqcn: str, role_dir: Path, doc: YamlDocument, meta: RoleMeta,
+                  problems: list[Problem]) -> None:
+        mutation_ids: list[MutationId] = []
+        probe_ids: list[MutationId] = []
+        discovers = set(meta.discovers)
+        for index, spec in enumerate(meta.mutations):
+            mutation = _resolve(fqcn, role_dir, doc, index, spec)
+            if self._claim_id(mutation.id, mutation.where, problems):
+                self.mutations[mutation.id] = mutation
+                mutation_ids.append(mutation.id)
+            discovers.update(spec.mutates)
+        for index, probe_spec in enumerate(meta.probes):
+            probe = _resolve_probe(fqcn, role_dir, probe_spec)
+            if self._claim_id(probe.id, doc.where(("probes", index)), problems):
+                self.probes[probe.id] = probe
+                probe_ids.append(probe.id)
+        self.roles[fqcn] = Role(fqcn, role_dir, doc.path, frozenset(discovers), tuple(mutation_ids),
+                                tuple(probe_ids))
+
+    def _claim_id(self, ident: MutationId, where: str, problems: list[Problem]) -> bool:
+        if ident in self.mutations or ident in self.probes:
+            first = self.mutations[ident].where if ident in self.mutations else "a probe"
+            problems.append(Problem(where, ident, f"duplicate id {ident} (first declared at {first})",
+                                    "give every mutation and probe of a role its own name"))
+            return False
+        return True
+
+
+def _resolve(fqcn: str, role_dir: Path, doc: YamlDocument, index: int, spec: MutationSpec) -> Mutation:
+    return Mutation(
+        id=MutationId(f"{fqcn}:{spec.name}"),
+        role=fqcn,
+        name=spec.name,
+        tasks_file=role_dir / "tasks" / spec.tasks_file,
+        where=doc.where(("mutations", index)),
+        mutates={var: (t.from_, t.to) for var, t in spec.mutates.items()},
+        requires=dict(spec.requires),
+        excludes=dict(spec.excludes),
+        context=spec.context,
+        timeout=spec.timeout,
+        failto=dict(spec.failto),
+        cost=spec.cost,
+        disruptive=spec.disruptive,
+        description=spec.description,
+    )
+
+
+def _resolve_probe(fqcn: str, role_dir: Path, spec: ProbeSpec) -> Probe:
+    return Probe(MutationId(f"{fqcn}:{spec.name}"), fqcn, spec.name, role_dir / "tasks" / spec.tasks_file,
+                 spec.context, spec.timeout)
+
+
+def _parse(path: Path, model: type[_Model], problems: list[Problem]) -> tuple[YamlDocument, _Model] | None:
+    """Parse one metadata file; shape problems are appended (all of them) and None returned."""
+    try:
+        doc = load_yaml(path)
+    except yaml.YAMLError as exc:
+        problems.append(Problem(str(path), "", f"is not valid YAML: {exc}", "fix the YAML syntax"))
+        return None
+    try:
+        return doc, model.model_validate(doc.data if doc.data is not None else {})
+    except ValidationError as exc:
+        problems.extend(_problems_from(doc, model, exc))
+        return None
+
+
+def _problems_from(doc: YamlDocument, model: type[BaseModel], exc: ValidationError) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        key = format_key_path(loc)
+        message = error["msg"].removeprefix("Value error, ")
+        fix = ""
+        if error["type"] == "extra_forbidden":
+            message = f"unknown key {loc[-1]!r}"
+            fix = f"use one of: {', '.join(_known_keys(model, loc[:-1]))}"
+        elif "YAML boolean" in message:
+            message, _, fix = message.partition("; ")
+            fix = fix or BOOLEAN_HINT
+        elif error["type"] == "missing":
+            message = f"required key {loc[-1]!r} is missing"
+        problems.append(Problem(doc.where(loc), key, message, fix))
+    return problems
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names (by alias) of the model found at ``loc``, for 'unknown key' hints."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        fields = getattr(current, "model_fields", {})
+        info = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
+        if info is None:
+            # dict values: keep the same model for the next level (e.g. state.<name>.)
+            continue
+        current = _inner_model(info.annotation)
+    fields = getattr(current, "model_fields", {}) if current is not None else {}
+    return [info.alias or name for name, info in fields.items()]
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The BaseModel inside ``list[M]``, ``dict[str, M]`` or ``M``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        inner = _inner_model(arg)
+        if inner is not None:
+            return inner
+    return None
