@@ -65,12 +65,11 @@ class StateVariableSpec(_Strict):
 
     @model_validator(mode="after")
     def _enum_needs_values(self) -> StateVariableSpec:
-        if not self.config:
-            if not self.values or len(self.values) < 2:
-                raise ValueError(
-                    "an enum variable needs `values:` with the unknown value first and at least one more "
-                    "(or `config: true` for a config-only variable)"
-                )
+        if not self.config and (not self.values or len(self.values) < 2):
+            raise ValueError(
+                "an enum variable needs `values:` with the unknown value first and at least one more "
+                "(or `config: true` for a config-only variable)"
+            )
         values = self.values or []
         if len(set(values)) != len(values):
             dupes = sorted({v for v in values if values.count(v) > 1})
