@@ -43,7 +43,7 @@ Example::
     DEFAULT kraken
     LABEL kraken
       KERNEL kraken/vmlinuz
-      APPEND kraken.name=n01 kraken.parent=127.0.0.1:31415 kraken.key=/etc/kraken/n01.key kraken.exec="kraken agent --name n01"
+      APPEND kraken.name=n01 kraken.parent=127.0.0.1:31415 kraken.exec="kraken agent --name n01"
 
 A file that cannot be read as above is *broken* (:class:`~reconciler.sim.errors.BootFileBroken`,
 with the reason); an absent file is *missing* (:class:`~reconciler.sim.errors.BootFileMissing`).
