@@ -27,23 +27,16 @@ import heapq
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from reconciler.graph.epistemic import EpistemicGraph, State
 from reconciler.model.catalog import Mutation
+from reconciler.model.reports import PlanStatus
 from reconciler.model.types import Context, MutationId
 
 __all__ = ["Plan", "PlanStatus", "Planner", "Step"]
 
 _BLOCKED_PENALTY = 1_000_000.0  # cost of a switched-off edge when searching for an explanation
-
-
-class PlanStatus(StrEnum):
-    CONVERGED = "converged"  # already at the desired state: nothing to do
-    PLANNED = "planned"  # a chain exists
-    BLOCKED = "blocked"  # no chain exists; ``reason`` says why
-    UNMANAGED = "unmanaged"  # no desired value for any mutation variable
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,233 @@
+"""``kraken …``: the command line (DESIGN §5). The only place that prints and chooses exit codes.
+
+Exit codes: 0 success, 2 user error (bad input: the message names the file, host and field),
+1 internal failure. Every command that prints data has ``--format json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler.errors import CatalogError, InventoryError, KrakenError, ObservedStateError, Problem, UserError
+
+__all__ = ["main"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+log = logging.getLogger("kraken")
+
+
+def _handle_errors(func: _F) -> _F:
+    """Map our exceptions to exit codes: 2 for bad input, 1 for anything unexpected."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KrakenError as exc:
+            click.echo(f"internal error: {exc}", err=True)
+            sys.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # an internal failure must still end with exit code 1 and a message
+            log.debug("internal error", exc_info=True)
+            click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+_collections_option = click.option(
+    "-c", "--collections", "collection_paths", multiple=True, type=click.Path(path_type=Path),
+    help="An Ansible collections path (holding ansible_collections/) or one collection's source folder; "
+         "repeatable. Default: the collections Ansible itself finds (ANSIBLE_COLLECTIONS_PATH, ansible.cfg).",
+)
+_observed_option = click.option(
+    "--observed", type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML {host: {var: VALUE}} of discovered values; absent hosts or variables are unknown.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Log debug events and show tracebacks of internal errors.")
+@click.version_option(package_name="kraken-ansible")
+def main(debug: bool) -> None:
+    """Kraken for Ansible: a continuous, declarative reconciler for fleets of machines."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@main.command()
+@_collections_option
+@click.option("-i", "--inventory", type=click.Path(path_type=Path), help="Also check its kraken_* variables.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle_errors
+def validate(collection_paths: tuple[Path, ...], inventory: Path | None, fmt: str) -> None:
+    """Load the catalog (and inventory) and report every problem, not just the first."""
+    from reconciler.graph.checks import load_graph
+    from reconciler.model.reports import ProblemReport, ValidationReport
+
+    problems: list[Problem] = []
+    report = ValidationReport(ok=False)
+    try:
+        catalog, graph = load_graph(list(collection_paths) or None)
+    except CatalogError as exc:
+        problems.extend(exc.problems)
+    else:
+        report.variables, report.mutations = len(catalog.variables), len(catalog.mutations)
+        report.graph_states, report.graph_edges = graph.graph.number_of_nodes(), graph.graph.number_of_edges()
+        if inventory is not None:
+            from reconciler.inventory.desired import load_inventory
+
+            try:
+                report.hosts = len(load_inventory(inventory, catalog).hosts)
+            except InventoryError as exc:
+                problems.extend(exc.problems)
+    report.ok = not problems
+    report.problems = [ProblemReport(where=p.where, key=p.key, message=p.message, fix=p.fix) for p in problems]
+    if fmt == "json":
+        click.echo(report.model_dump_json(indent=2))
+    elif report.ok:
+        hosts = f"; inventory: {report.hosts} hosts" if report.hosts is not None else ""
+        click.echo(f"ok: {report.variables} variables, {report.mutations} mutations; graph: "
+                   f"{report.graph_states} states, {report.graph_edges} edges{hosts}")
+    else:
+        click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}:", err=True)
+        for problem in problems:
+            click.echo(f"  - {problem}", err=True)
+    if not report.ok:
+        sys.exit(2)
+
+
+@main.command()
+@_collections_option
+@click.option("--format", "fmt", type=click.Choice(["json", "dot", "svg", "png"]), default="dot", show_default=True)
+@click.option("-i", "--inventory", type=click.Path(path_type=Path), help="Inventory of --host.")
+@click.option("--host", help="Highlight this host's path (needs -i).")
+@_observed_option
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here, not stdout.")
+@_handle_errors
+def graph(collection_paths: tuple[Path, ...], fmt: str, inventory: Path | None, host: str | None,
+          observed: Path | None, output: Path | None) -> None:
+    """The epistemic state graph; with -i and --host, that host's current path highlighted."""
+    from reconciler.graph.checks import load_graph
+    from reconciler.graph.export import Highlight, render
+    from reconciler.graph.planner import Planner
+
+    catalog, epistemic = load_graph(list(collection_paths) or None)
+    highlight = None
+    if host is not None or inventory is not None:
+        if host is None or inventory is None:
+            raise click.UsageError("--host and -i/--inventory go together")
+        hosts = _desired_hosts(inventory, catalog, limit=None)
+        if host not in hosts:
+            raise UserError(f"{inventory}: host {host!r} is not in the inventory")
+        planner = Planner(epistemic)
+        discovered = _observed(observed, catalog).get(host, {})
+        desired_host = hosts[host]
+        plan = planner.plan(desired=desired_host.desired, discovered=discovered, config=desired_host.config)
+        highlight = Highlight(host, planner.path_states(plan), [s.mutation for s in plan.steps])
+    data = render(epistemic, fmt, highlight)
+    if output is not None:
+        output.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+@main.command()
+@click.option("-i", "--inventory", type=click.Path(path_type=Path), required=True, help="The Ansible inventory.")
+@_collections_option
+@_observed_option
+@click.option("--limit", "limit", help="Ansible host pattern (e.g. 'compute:!n03').")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle_errors
+def plan(inventory: Path, collection_paths: tuple[Path, ...], observed: Path | None, limit: str | None,
+         fmt: str) -> None:
+    """Dry run: the chain of mutations each host would run, or why none exists."""
+    from reconciler.graph.checks import load_graph
+    from reconciler.graph.planner import Planner
+    from reconciler.model.reports import HostPlan, PlanReport
+
+    catalog, epistemic = load_graph(list(collection_paths) or None)
+    hosts = _desired_hosts(inventory, catalog, limit=limit)
+    discovered = _observed(observed, catalog)
+    unknown = sorted(set(discovered) - set(_desired_hosts(inventory, catalog, limit=None)))
+    if unknown:
+        raise ObservedStateError([Problem(str(observed), h, "host is not in the inventory",
+                                          "remove it or add it to the inventory") for h in unknown])
+    planner = Planner(epistemic)
+    report = PlanReport(hosts={})
+    for name, host in hosts.items():
+        result = planner.plan(desired=host.desired, discovered=discovered.get(name, {}), config=host.config)
+        report.hosts[name] = HostPlan.model_validate(result.to_json())
+    if fmt == "json":
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        _print_plan_table(report)
+
+
+def _desired_hosts(inventory: Path, catalog: Any, *, limit: str | None) -> dict[str, Any]:
+    from reconciler.inventory.desired import load_inventory
+
+    return load_inventory(inventory, catalog, limit=limit).hosts
+
+
+def _observed(path: Path | None, catalog: Any) -> dict[str, dict[str, str]]:
+    if path is None:
+        return {}
+    from reconciler.inventory.observed import load_observed
+
+    return load_observed(path, catalog)
+
+
+def _print_plan_table(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colours = {"converged": "green", "planned": "cyan", "blocked": "red", "unmanaged": "dim"}
+    table = Table(title="kraken plan", show_lines=True)
+    table.add_column("host", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("steps / reason")
+    counts: dict[str, int] = {}
+    for name, host in report.hosts.items():
+        status = host.status.value
+        counts[status] = counts.get(status, 0) + 1
+        if host.steps:
+            detail = "\n".join(
+                f"{n}. {step.mutation}  ({', '.join(f'{v} {a}→{b}' for v, (a, b) in step.mutates.items())})"
+                for n, step in enumerate(host.steps, 1)
+            )
+        else:
+            detail = host.reason
+        table.add_row(name, f"[{colours[status]}]{status}[/]", detail)
+    console = Console()
+    console.print(table)
+    console.print(", ".join(f"{count} {status}" for status, count in counts.items()) or "no hosts")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI in-process and return its exit code (for tests and embedding)."""
+    try:
+        main.main(args=list(argv) if argv is not None else None, prog_name="kraken", standalone_mode=False)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
