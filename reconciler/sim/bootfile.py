@@ -301,7 +301,9 @@ def render_bootfile(config: BootConfig, *, comment: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_bootfile(tftp_root: Path | str, mac: str, config: BootConfig, *, comment: str | None = None) -> Path:
+def write_bootfile(
+    tftp_root: Path | str, mac: str, config: BootConfig, *, comment: str | None = None
+) -> Path:
     """Atomically write the boot file for ``mac`` (mode 0644, as a TFTP server needs); return its path."""
     path = bootfile_path(tftp_root, mac)
     text = render_bootfile(config, comment=comment)

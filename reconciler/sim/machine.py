@@ -171,7 +171,9 @@ class Machine:
                 return
             generation = self._generation
             self._signal_os_locked(signal.SIGTERM)
-            log.info("event=sim.shutdown node=%s pid=%s timeout=%s", self.name, proc.pid, self.graceful_timeout)
+            log.info(
+                "event=sim.shutdown node=%s pid=%s timeout=%s", self.name, proc.pid, self.graceful_timeout
+            )
             waiter = threading.Thread(
                 target=self._finish_shutdown, args=(proc, generation), name=f"sim-shutdown-{self.name}",
                 daemon=True,
