@@ -35,6 +35,8 @@ def check_graph(graph: EpistemicGraph) -> list[Problem]:
     for m in catalog.mutations.values():
         for var, value in m.failto.items():
             i = graph.index.get(var)
+            if value in catalog.variables[var].spec.terminal:
+                continue  # deliberately a dead end: the node waits for a human
             if i is None or not any(state[i] == value for state in nodes):
                 problems.append(Problem(
                     m.where, f"{m.id} failto.{var}",

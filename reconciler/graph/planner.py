@@ -114,7 +114,8 @@ class Planner:
         host's config-only values such as ``platform``.
         """
         graph = self.graph
-        goal = tuple(sorted((graph.index[var], value) for var, value in desired.items() if var in graph.index))
+        wanted, note = self._knowable_goal({var: value for var, value in desired.items() if var in graph.index})
+        goal = tuple(sorted((graph.index[var], value) for var, value in wanted.items()))
         context = self._context(desired, discovered, config or {})
         start = graph.strip(graph.state_of({k: v for k, v in context.items() if k in graph.index}))
         known = graph.known(start)
@@ -122,7 +123,7 @@ class Planner:
             return Plan(PlanStatus.UNMANAGED, reason="no kraken_<var> is set for a variable any mutation moves",
                         start=known)
         if _matches(start, goal):
-            return Plan(PlanStatus.CONVERGED, start=known)
+            return Plan(PlanStatus.CONVERGED, reason=note, start=known)
         disabled = frozenset(f.mutation for f in self._filters if f.blocks(context))
         key = (start, goal, disabled)
         if key not in self._memo:
@@ -132,7 +133,7 @@ class Planner:
             reason = self._explain(start, goal, disabled, context, discovered)
             return Plan(PlanStatus.BLOCKED, reason=reason, start=known)
         steps = tuple(self._step(graph.mutation(ident)) for ident in chain)
-        return Plan(PlanStatus.PLANNED, steps=steps, start=known)
+        return Plan(PlanStatus.PLANNED, steps=steps, reason=note, start=known)
 
     def path_states(self, plan: Plan) -> list[State]:
         """The states a planned chain passes through, start included (for highlighting in graphs)."""
@@ -144,6 +145,30 @@ class Planner:
         return states
 
     # -- internals ----------------------------------------------------------------------------------
+
+    def _knowable_goal(self, desired: Mapping[str, str]) -> tuple[dict[str, str], str]:
+        """Desired values minus those the other desired values make unknowable, and a note saying so.
+
+        ``kraken_power: POWER_OFF`` on one host of a group with ``kraken_image: ACTIVE`` means "power it
+        off": an image cannot be known on a node without power, so that desired value is set aside
+        (and said so) rather than blocking the host.
+        """
+        wanted = dict(desired)
+        notes = []
+        changed = True
+        while changed:
+            changed = False
+            for var, value in list(wanted.items()):
+                if value == self.graph.catalog.variables[var].zero:
+                    continue
+                for other, needed in self.graph.epistemology[var].items():
+                    if other in wanted and wanted[other] != needed:
+                        notes.append(f"kraken_{var}={value} is set aside while {other}={wanted[other]}: "
+                                     f"{var} can only be known while {other}={needed}")
+                        del wanted[var]
+                        changed = True
+                        break
+        return wanted, "; ".join(notes)
 
     def _context(self, desired: Mapping[str, str], discovered: Mapping[str, str],
                  config: Mapping[str, str]) -> dict[str, str]:
@@ -230,16 +255,9 @@ class Planner:
         return "; ".join(parts)
 
     def _conflict(self, goal: tuple[tuple[int, str], ...]) -> str:
-        """The desired values that cannot hold together because of the epistemology, if any."""
+        """Why no state of the graph has all desired values together, if that is the case."""
         graph = self.graph
         wanted = {graph.variables[i]: v for i, v in goal}
-        for var, value in wanted.items():
-            if value == graph.catalog.variables[var].zero:
-                continue
-            for other, needed in graph.epistemology[var].items():
-                if other in wanted and wanted[other] != needed:
-                    return (f"desired {var}={value} and {other}={wanted[other]} cannot hold together: "
-                            f"{var} can only be known while {other}={needed}")
         if not any(_matches(state, goal) for state in graph.graph.nodes):
             return "no state of the graph has " + ", ".join(f"{k}={v}" for k, v in wanted.items()) + " together"
         return ""

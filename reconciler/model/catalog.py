@@ -124,13 +124,14 @@ class Catalog:
         search = list(paths) if paths else ansible_default_paths()
         sources, problems = find_collections(search)
         catalog = cls(collections=sources)
+        for source in sources:  # all variables first, so role problems can name their values
+            catalog._load_state(source, problems)
         role_metas: list[tuple[str, Path, YamlDocument, RoleMeta]] = []
         for source in sources:
-            catalog._load_state(source, problems)
             for role_dir in sorted((source.root / "roles").glob("*/")):
                 meta_path = role_dir / "meta" / "kraken.yml"
                 if meta_path.is_file():
-                    parsed = _parse(meta_path, RoleMeta, problems)
+                    parsed = _parse(meta_path, RoleMeta, problems, catalog.variables)
                     if parsed is not None:
                         doc, meta = parsed
                         role_metas.append((f"{source.fqcn}.{role_dir.name}", role_dir, doc, meta))
@@ -150,7 +151,7 @@ class Catalog:
     def mutation_variables(self) -> list[str]:
         """Enum variables moved by at least one mutation, in declaration order: the graph's dimensions."""
         moved = {var for m in self.mutations.values() for var in m.mutates}
-        return [name for name in self.variables if name in moved]
+        return [name for name, var in self.variables.items() if name in moved and var.is_enum]
 
     def is_filter(self, var: str) -> bool:
         """A requirement or exclude on ``var`` is a per-host filter (no mutation moves ``var``)."""
@@ -231,8 +232,12 @@ def _resolve_probe(fqcn: str, role_dir: Path, spec: ProbeSpec) -> Probe:
                  spec.context, spec.timeout)
 
 
-def _parse(path: Path, model: type[_Model], problems: list[Problem]) -> tuple[YamlDocument, _Model] | None:
-    """Parse one metadata file; shape problems are appended (all of them) and None returned."""
+def _parse(path: Path, model: type[_Model], problems: list[Problem],
+           variables: Mapping[str, StateVariable] | None = None) -> tuple[YamlDocument, _Model] | None:
+    """Parse one metadata file; shape problems are appended (all of them) and None returned.
+
+    ``variables`` (when known) let a boolean-instead-of-enum problem list the values to write instead.
+    """
     try:
         doc = load_yaml(path)
     except yaml.YAMLError as exc:
@@ -241,11 +246,12 @@ def _parse(path: Path, model: type[_Model], problems: list[Problem]) -> tuple[Ya
     try:
         return doc, model.model_validate(doc.data if doc.data is not None else {})
     except ValidationError as exc:
-        problems.extend(_problems_from(doc, model, exc))
+        problems.extend(_problems_from(doc, model, exc, variables or {}))
         return None
 
 
-def _problems_from(doc: YamlDocument, model: type[BaseModel], exc: ValidationError) -> list[Problem]:
+def _problems_from(doc: YamlDocument, model: type[BaseModel], exc: ValidationError,
+                   variables: Mapping[str, StateVariable]) -> list[Problem]:
     problems = []
     for error in exc.errors():
         loc = tuple(error["loc"])
@@ -258,6 +264,9 @@ def _problems_from(doc: YamlDocument, model: type[BaseModel], exc: ValidationErr
         elif "YAML boolean" in message:
             message, _, fix = message.partition("; ")
             fix = fix or BOOLEAN_HINT
+            var = next((str(p) for p in reversed(loc) if str(p) in variables), None)
+            if var is not None and variables[var].values:
+                fix += f"; {var} takes {', '.join(variables[var].values)}"
         elif error["type"] == "missing":
             message = f"required key {loc[-1]!r} is missing"
         problems.append(Problem(doc.where(loc), key, message, fix))
