@@ -47,13 +47,12 @@ import hmac
 import json
 import logging
 import socket
-import socketserver
 import ssl
-import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from reconciler.sim.httpbase import LoopTCPServer
 from reconciler.sim.machine import Machine
 from reconciler.sim.state import Fault, PowerState
 
@@ -80,11 +79,8 @@ _MAX_BODY = 64 * 1024
 _BASE_MSG = "Base.1.8"
 
 
-class RedfishService(socketserver.TCPServer):
+class RedfishService(LoopTCPServer):
     """The Redfish service of one simulated machine (HTTPS, basic auth, one port)."""
-
-    allow_reuse_address = False
-    request_queue_size = 64
 
     def __init__(
         self,
@@ -98,82 +94,40 @@ class RedfishService(socketserver.TCPServer):
         hold_timeout: float = 60.0,
         uuid: str = "",
     ) -> None:
-        super().__init__((host, port), _RedfishHandler, bind_and_activate=True)
-        self.socket.setblocking(False)
+        super().__init__(
+            (host, port), _RedfishHandler, label=f"redfish-{machine.name}", io_timeout=io_timeout
+        )
         self.machine = machine
         self.system_id = machine.name
         self.users = dict(users)
         self.ssl_context = ssl_context
-        self.io_timeout = io_timeout
         self.hold_timeout = hold_timeout
         self.uuid = uuid
-        self.host = host
-        self.port: int = self.socket.getsockname()[1]
         self.override_enabled = "Disabled"
         self.override_mode = "UEFI"
-        self._stopping = threading.Event()
-        self._threads: set[threading.Thread] = set()
-        self._threads_lock = threading.Lock()
 
     @property
     def base_uri(self) -> str:
         """``host:port``, what ``community.general.redfish_*`` modules take as ``baseuri``."""
         return f"{self.host}:{self.port}"
 
-    def handle_readable(self) -> None:
-        """Accept pending connections and serve each in a thread (called by the socket loop)."""
-        while True:
-            try:
-                request, client_address = self.socket.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.warning("event=redfish.accept_error node=%s error=%s", self.system_id, exc)
-                return
-            if self._stopping.is_set():
-                request.close()
-                continue
-            thread = threading.Thread(
-                target=self._serve_connection, args=(request, client_address),
-                name=f"redfish-{self.system_id}", daemon=True,
-            )
-            with self._threads_lock:
-                self._threads.add(thread)
-            thread.start()
-
-    def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
+    def serve_connection(self, request: socket.socket, client_address: Any) -> None:
+        """Hold the connection silent under ``bmc_unresponsive``; otherwise TLS, then one HTTP exchange."""
+        if self.machine.has_fault(Fault.BMC_UNRESPONSIVE):
+            log.info("event=redfish.drop node=%s reason=bmc_unresponsive", self.system_id)
+            self.stopping.wait(self.hold_timeout)
+            return
         try:
-            request.settimeout(self.io_timeout)
-            if self.machine.has_fault(Fault.BMC_UNRESPONSIVE):
-                log.info("event=redfish.drop node=%s reason=bmc_unresponsive", self.system_id)
-                self._stopping.wait(self.hold_timeout)
-                return
-            try:
-                tls = self.ssl_context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError) as exc:
-                log.info("event=redfish.tls_error node=%s error=%s", self.system_id, json.dumps(str(exc)))
-                return
-            try:
-                _RedfishHandler(tls, client_address, self)
-            except (OSError, ssl.SSLError) as exc:
-                log.info("event=redfish.io_error node=%s error=%s", self.system_id, json.dumps(str(exc)))
-            except Exception:
-                log.exception("event=redfish.handler_error node=%s", self.system_id)
-            finally:
-                tls.close()
+            tls = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            log.info("event=redfish.tls_error node=%s error=%s", self.system_id, json.dumps(str(exc)))
+            return
+        try:
+            _RedfishHandler(tls, client_address, self)
+        except (OSError, ssl.SSLError) as exc:
+            log.info("event=redfish.io_error node=%s error=%s", self.system_id, json.dumps(str(exc)))
         finally:
-            request.close()
-            with self._threads_lock:
-                self._threads.discard(threading.current_thread())
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop accepting, release held connections, wait for request threads, close the socket."""
-        self._stopping.set()
-        self.server_close()
-        with self._threads_lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
+            tls.close()
 
     # ------------------------------------------------------------------ resources
 
