@@ -221,10 +221,10 @@ class ControlClient:
         return NodeState.from_dict(self._request("GET", f"/v1/nodes/{name}"))
 
     def set_fault(self, name: str, fault: Fault | str) -> NodeState:
-        return NodeState.from_dict(self._request("PUT", f"/v1/nodes/{name}/faults/{Fault(fault).value}"))
+        return NodeState.from_dict(self._request("PUT", f"/v1/nodes/{name}/faults/{_fault_name(fault)}"))
 
     def clear_fault(self, name: str, fault: Fault | str) -> NodeState:
-        return NodeState.from_dict(self._request("DELETE", f"/v1/nodes/{name}/faults/{Fault(fault).value}"))
+        return NodeState.from_dict(self._request("DELETE", f"/v1/nodes/{name}/faults/{_fault_name(fault)}"))
 
     def clear_faults(self, name: str) -> NodeState:
         return NodeState.from_dict(self._request("DELETE", f"/v1/nodes/{name}/faults"))
@@ -253,3 +253,7 @@ class ControlClient:
             raise ControlError(f"{method} {path}: {exc.code} {message}", status=exc.code) from None
         except (urllib.error.URLError, OSError) as exc:
             raise ControlError(f"{method} {path}: control endpoint unreachable: {exc}") from None
+
+
+def _fault_name(fault: Fault | str) -> str:
+    return fault.value if isinstance(fault, Fault) else str(fault)
