@@ -128,6 +128,24 @@ class NodeInfo:
             "bootfile": str(self.bootfile),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, password: str = "") -> NodeInfo:
+        """Inverse of :meth:`to_dict`, for processes that read ``sim.json`` (password from credentials)."""
+        return cls(
+            name=str(data["name"]),
+            index=int(data["index"]),
+            mac=str(data["mac"]),
+            platform=Platform(data["platform"]),
+            ipmi_host=str(data["ipmi"]["host"]),
+            ipmi_port=int(data["ipmi"]["port"]),
+            redfish_host=str(data["redfish"]["host"]),
+            redfish_port=int(data["redfish"]["port"]),
+            username=str(data["username"]),
+            password=password,
+            node_dir=Path(data["node_dir"]),
+            bootfile=Path(data["bootfile"]),
+        )
+
 
 @dataclass
 class _Node:
