@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from reconciler.errors import InventoryError, Problem
+from reconciler.inventory._hints import literal_at, suggest_value
 from reconciler.model.catalog import Catalog, StateVariable
 from reconciler.model.types import BOOLEAN_HINT
 
@@ -47,7 +47,7 @@ RESERVED_SETTINGS: Final[tuple[str, ...]] = (
     "kraken_parent*",
     "kraken_key*",
 )
-"""``kraken_`` names that are product settings, not state variables (shell-style patterns, matched exactly).
+"""``kraken_`` names that are product settings, not state variables (exact names, or prefixes ending in ``*``).
 
 * ``kraken_agent`` — ``false`` makes a node agentless (DESIGN §4); must be a boolean.
 * ``kraken_bmc_*``, ``kraken_redfish_*`` — how the power roles reach a node's BMC (address, port, credentials).
@@ -67,7 +67,11 @@ def is_reserved(name: str) -> bool:
     >>> is_reserved("kraken_bmc_address"), is_reserved("kraken_agent"), is_reserved("kraken_power")
     (True, True, False)
     """
-    return any(fnmatchcase(name, pattern) for pattern in RESERVED_SETTINGS)
+    return name in _RESERVED_EXACT or name.startswith(_RESERVED_PREFIXES)
+
+
+_RESERVED_EXACT: Final = frozenset(p for p in RESERVED_SETTINGS if not p.endswith("*"))
+_RESERVED_PREFIXES: Final = tuple(p.removesuffix("*") for p in RESERVED_SETTINGS if p.endswith("*"))
 
 
 @dataclass(frozen=True)
@@ -210,8 +214,8 @@ class _Rules:
         choices = [v for v in variable.values if v != variable.zero or variable.name in self.reachable_zero]
         listed = ", ".join(choices)
         if isinstance(value, bool):
-            literal = _literal_at(origin, key)
-            guess = _suggest(literal or "", choices)
+            literal = literal_at(origin, key)
+            guess = suggest_value(literal or "", choices)
             written = f"{literal} was read as" if literal else "got"
             report(f"{key}: {written} the YAML boolean {str(value).lower()}, not a value of {variable.name}",
                    f"{BOOLEAN_HINT}; {variable.name} takes one of {listed}" + (f"; write {guess}" if guess else ""))
@@ -224,7 +228,7 @@ class _Rules:
             report(f"{key}: {value} is the unknown value of {variable.name}; it cannot be desired",
                    f"remove {key} to leave {variable.name} unmanaged, or use one of {listed}")
         elif value not in variable.values:
-            guess = _suggest(value, choices)
+            guess = suggest_value(value, choices)
             report(f"{key}: {value!r} is not a value of {variable.name}",
                    (f"did you mean {guess}? " if guess else "") + f"use one of {listed}")
         else:
@@ -243,7 +247,7 @@ class _Rules:
             report(f"{key}: {value!r} is a template; desired state is read without templating",
                    f"write the value itself ({listed})")
         elif allowed and str(value) not in allowed:
-            guess = _suggest(str(value), allowed)
+            guess = suggest_value(str(value), allowed)
             report(f"{key}: {str(value)!r} is not a value {variable.name} allows",
                    (f"did you mean {guess}? " if guess else "") + f"use {listed}")
         else:
@@ -304,36 +308,3 @@ def _boolean(value: Any) -> bool | None:
 
 def _shown(value: Any) -> str:
     return "an empty value" if value is None else f"{value!r} ({type(value).__name__})"
-
-
-def _suggest(text: str, choices: Iterable[str]) -> str | None:
-    """The enum value an operator probably meant by ``text``: same name in another case, a name part, or close.
-
-    >>> _suggest("ON", ["POWER_OFF", "POWER_ON"]), _suggest("active", ["IDLE", "ACTIVE"]), _suggest("YES", ["A"])
-    ('POWER_ON', 'ACTIVE', None)
-    """
-    wanted = text.strip().strip("'\"").upper()
-    options = list(choices)
-    if not wanted:
-        return None
-    if wanted in options:
-        return wanted
-    by_part = [v for v in options if wanted in v.split("_")]
-    if len(by_part) == 1:
-        return by_part[0]
-    close = difflib.get_close_matches(wanted, options, n=1, cutoff=0.75)
-    return close[0] if close else None
-
-
-def _literal_at(origin: str, key: str) -> str | None:
-    """What was literally written after ``key`` at ``origin`` (``file:line``), e.g. ``ON`` for a YAML boolean."""
-    path, _, line = origin.rpartition(":")
-    if not line.isdigit():
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = next((row for number, row in enumerate(handle, 1) if number == int(line)), "")
-    except (OSError, UnicodeDecodeError):
-        return None
-    match = re.search(rf"{re.escape(key)}['\"]?\s*[:=]\s*([^\s#,}}]+)", text)
-    return match.group(1) if match else None
