@@ -113,12 +113,13 @@ class EpistemicGraph:
         graph = cls(catalog, catalog.mutation_variables)
         states, raw_edges = graph._expand()
         edges: Iterable[tuple[State, _Guard, State]] = raw_edges
-        seen: list[dict[str, dict[str, str]]] = []
+        seen: list[tuple[dict[str, dict[str, str]], set[str]]] = []
         for _ in range(_MAX_REFINEMENTS):
             graph._derive_epistemology(edges)
-            if graph.epistemology in seen:
+            derived = (graph.epistemology, graph.unknowable)  # unknowable vars also have {} as epistemology
+            if derived in seen:
                 break
-            seen.append(graph.epistemology)
+            seen.append(derived)
             graph._strip_graph(states)
             edges = [(s, graph.guards[m], t) for s, t, m in graph.graph.edges(keys=True)]
         return graph

@@ -131,7 +131,7 @@ class Planner:
         chain = self._memo[key]
         if chain is None:
             reason = self._explain(start, goal, disabled, context, discovered)
-            return Plan(PlanStatus.BLOCKED, reason=reason, start=known)
+            return Plan(PlanStatus.BLOCKED, reason="; ".join(filter(None, [reason, note])), start=known)
         steps = tuple(self._step(graph.mutation(ident)) for ident in chain)
         return Plan(PlanStatus.PLANNED, steps=steps, reason=note, start=known)
 

@@ -140,7 +140,8 @@ class Catalog:
                                     "pass -c PATH or set ANSIBLE_COLLECTIONS_PATH"))
         for fqcn, role_dir, doc, meta in role_metas:
             catalog._add_role(fqcn, role_dir, doc, meta, problems)
-        problems.extend(validate_catalog(catalog))
+        # With a role's metadata unreadable, whole-catalog checks would only report its absence again.
+        problems.extend(validate_catalog(catalog, complete=not problems))
         if problems:
             raise CatalogError(problems)
         return catalog

@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 __all__ = ["validate_catalog"]
 
 
-def validate_catalog(catalog: Catalog) -> list[Problem]:
-    """Every meaning problem of ``catalog`` (empty when it is sound)."""
+def validate_catalog(catalog: Catalog, *, complete: bool = True) -> list[Problem]:
+    """Every meaning problem of ``catalog`` (empty when it is sound).
+
+    ``complete=False`` (some metadata could not be read) skips the checks about what is missing.
+    """
     problems: list[Problem] = []
     for var in catalog.variables.values():
         _check_variable(catalog, var, problems)
@@ -36,7 +39,8 @@ def validate_catalog(catalog: Catalog) -> list[Problem]:
         for var in sorted(role.discovers):
             if var not in catalog.variables:
                 problems.append(_unknown_variable(catalog, str(role.meta_file), "discovers", var))
-    _check_discovery_exists(catalog, problems)
+    if complete:
+        _check_discovery_exists(catalog, problems)
     return problems
 
 
