@@ -48,6 +48,7 @@ _RAKP_PAYLOADS = (0x12, 0x14)  # RAKP 1 and 3 travel before the session id is in
 _AUTH_ALG_RAKP_HMAC_SHA1 = 1
 _STATUS_NO_CIPHER_SUITE_MATCH = 0x11
 _MAX_DATAGRAM = 3000
+_MAX_SESSIONS = 64  # per BMC; the oldest is forgotten first (clients that never close their sessions)
 
 
 class _Sha1OnlySession(pyghmi_serversession.ServerSession):
@@ -63,6 +64,10 @@ class _Sha1OnlySession(pyghmi_serversession.ServerSession):
             )
         response: bytearray = super().create_open_session_response(request)
         return response
+
+    def close_server_session(self) -> None:
+        """The client sent Close Session: let the BMC forget this session (pyghmi's version does nothing)."""
+        self.bmc.forget_session(self)
 
 
 class IpmiBmc(pyghmi_bmc.Bmc):
@@ -159,7 +164,15 @@ class IpmiBmc(pyghmi_bmc.Bmc):
             del per_client[self.port]
             if not per_client:
                 handlers.pop(addr, None)
+        self._sessions.pop(addr, None)
         self._sessions[addr] = session
+        while len(self._sessions) > _MAX_SESSIONS:
+            self._sessions.pop(next(iter(self._sessions)))
+
+    def forget_session(self, session: Any) -> None:
+        """Drop a server session (closed by its client)."""
+        if self._sessions.get(session.sockaddr) is session:
+            del self._sessions[session.sockaddr]
 
     def sessionless_data(self, data: Any, sockaddr: Any) -> None:
         """pyghmi entry point for datagrams without a session (kept consistent with our routing)."""

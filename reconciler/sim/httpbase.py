@@ -65,7 +65,8 @@ class LoopTCPServer(socketserver.TCPServer):
 
     def serve_connection(self, request: socket.socket, client_address: Any) -> None:
         """Serve one accepted connection; the default runs the handler class on it."""
-        self.RequestHandlerClass(request, client_address, self)
+        handler_class: Any = self.RequestHandlerClass  # typeshed types it against Self
+        handler_class(request, client_address, self)
 
     def _run_connection(self, request: socket.socket, client_address: Any) -> None:
         try:
