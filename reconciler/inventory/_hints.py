@@ -14,24 +14,24 @@ __all__ = ["literal_at", "suggest_value"]
 
 
 def suggest_value(text: str, choices: Iterable[str]) -> str | None:
-    """The enum value an operator probably meant by ``text``: same name in another case, a name part, or close.
+    """The value an operator probably meant by ``text``: same name in another case, a name part, or close.
 
     >>> suggest_value("ON", ["POWER_OFF", "POWER_ON"]), suggest_value("active", ["IDLE", "ACTIVE"])
     ('POWER_ON', 'ACTIVE')
-    >>> suggest_value("YES", ["POWER_OFF", "POWER_ON"]) is None
-    True
+    >>> suggest_value("YES", ["POWER_OFF", "POWER_ON"]) is None, suggest_value("IPMII", ["ipmi", "redfish"])
+    (True, 'ipmi')
     """
     wanted = text.strip().strip("'\"").upper()
-    options = list(choices)
+    options = {option.upper(): option for option in choices}
     if not wanted:
         return None
     if wanted in options:
-        return wanted
-    by_part = [v for v in options if wanted in v.split("_")]
+        return options[wanted]
+    by_part = [v for key, v in options.items() if wanted in key.split("_")]
     if len(by_part) == 1:
         return by_part[0]
-    close = difflib.get_close_matches(wanted, options, n=1, cutoff=0.75)
-    return close[0] if close else None
+    close = difflib.get_close_matches(wanted, list(options), n=1, cutoff=0.75)
+    return options[close[0]] if close else None
 
 
 def literal_at(origin: str, key: str) -> str | None:

@@ -178,8 +178,6 @@ class _Rules:
     def __init__(self, catalog: Catalog) -> None:
         self.variables = catalog.variables
         self.moved = set(catalog.mutation_variables)
-        self.reachable_zero = {var for m in catalog.mutations.values() for var, (_, to) in m.mutates.items()
-                               if to == catalog.variables[var].zero}
         self.known = [PREFIX + name for name in catalog.variables] + [p.rstrip("*") for p in RESERVED_SETTINGS]
 
     def check(self, key: str, value: Any, origin: str, report: _Report) -> tuple[str, str, Any] | None:
@@ -211,7 +209,7 @@ class _Rules:
         return None
 
     def _enum_value(self, variable: StateVariable, key: str, value: Any, origin: str, report: _Report) -> str | None:
-        choices = [v for v in variable.values if v != variable.zero or variable.name in self.reachable_zero]
+        choices = variable.values[1:]  # the zero value means unknown: no mutation can reach it (catalog rule)
         listed = ", ".join(choices)
         if isinstance(value, bool):
             literal = literal_at(origin, key)
@@ -224,7 +222,7 @@ class _Rules:
         elif _TEMPLATE.search(value):
             report(f"{key}: {value!r} is a template; desired state is read without templating",
                    f"write the value itself, one of {listed}")
-        elif value == variable.zero and value not in choices:
+        elif value == variable.zero:
             report(f"{key}: {value} is the unknown value of {variable.name}; it cannot be desired",
                    f"remove {key} to leave {variable.name} unmanaged, or use one of {listed}")
         elif value not in variable.values:
@@ -307,4 +305,8 @@ def _boolean(value: Any) -> bool | None:
 
 
 def _shown(value: Any) -> str:
-    return "an empty value" if value is None else f"{value!r} ({type(value).__name__})"
+    """``3 (int)``: the value and its plain Python type (ansible-core subclasses loaded values to tag them)."""
+    if value is None:
+        return "an empty value"
+    native = next(t for t in type(value).__mro__ if t.__module__ == "builtins")
+    return f"{value!r} ({native.__name__})"
