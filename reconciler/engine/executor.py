@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -53,6 +53,10 @@ class RunRequest:
     hostvars: Mapping[str, Mapping[str, Any]]  # host -> resolved inventory variables
     timeout: float | None = None  # seconds; None = the mutation's own timeout (0 = none)
     forks: int | None = None  # default: the batch size
+    # Called from the runner's thread as soon as a host reports values (outcome OK, values so far) or
+    # fails or is unreachable, so the engine can finish that host's step without waiting for its
+    # slowest batch-mate (the play runs with the free strategy: a failed host gets no further tasks).
+    on_progress: Callable[[HostResult], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class AnsibleRunnerExecutor:
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
         timeout = request.timeout if request.timeout is not None else request.mutation.timeout
         deadline = time.monotonic() + timeout if timeout else None
-        collector = _EventCollector(request.hostvars)
+        collector = _EventCollector(request.hostvars, request.on_progress)
         started = time.monotonic()
         cancelled = threading.Event()
 
@@ -154,8 +158,9 @@ class AnsibleRunnerExecutor:
 class _EventCollector:
     """Turns runner events into per-host outcomes and discoveries, in memory (no job_events files)."""
 
-    def __init__(self, hosts: Iterable[str]) -> None:
+    def __init__(self, hosts: Iterable[str], on_progress: Callable[[HostResult], None] | None = None) -> None:
         self._hosts = list(hosts)
+        self._on_progress = on_progress
         self._failed: dict[str, str] = {}
         self._unreachable: dict[str, str] = {}
         self._discovered: dict[str, dict[str, str]] = {}
@@ -167,18 +172,26 @@ class _EventCollector:
         data = event.get("event_data") or {}
         host = data.get("host")
         result = data.get("res") or {}
+        progress = None
         with self._lock:
             if kind == "runner_on_ok" and host:
                 found = result.get("kraken_discovered")
                 if isinstance(found, dict):
-                    self._discovered.setdefault(host, {}).update({str(k): str(v) for k, v in found.items()})
+                    values = self._discovered.setdefault(host, {})
+                    values.update({str(k): str(v) for k, v in found.items()})
+                    progress = HostResult(host, HostOutcome.OK, dict(values))
             elif kind == "runner_on_failed" and host and not data.get("ignore_errors"):
                 self._failed[host] = _message(result)
+                found_so_far = dict(self._discovered.get(host, {}))
+                progress = HostResult(host, HostOutcome.FAILED, found_so_far, self._failed[host])
             elif kind == "runner_on_unreachable" and host:
                 self._unreachable[host] = _message(result)
+                progress = HostResult(host, HostOutcome.UNREACHABLE, {}, self._unreachable[host])
             elif kind == "playbook_on_stats":
                 for key in ("ok", "failures", "dark", "skipped", "changed", "rescued", "ignored"):
                     self._processed.update((data.get(key) or {}).keys())
+        if progress is not None and self._on_progress is not None:
+            self._on_progress(progress)
         return False  # consumed here; the run's stdout file is the operator's record
 
     def results(self, *, cancelled: bool) -> dict[str, HostResult]:
