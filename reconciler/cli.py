@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 user error (bad input: the message names the file, host
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -175,6 +176,142 @@ def plan(inventory: Path, collection_paths: tuple[Path, ...], observed: Path | N
         click.echo(report.model_dump_json(indent=2))
     else:
         _print_plan_table(report)
+
+
+@main.command()
+@click.option("-i", "--inventory", type=click.Path(path_type=Path), help="The inventory folder (a git work tree).")
+@_collections_option
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False), help="SQLite state and run records.")
+@click.option("--listen", help="HOST:PORT of the HTTP API (default 127.0.0.1:3141).")
+@click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False), help="0600 file with the API token.")
+@click.option("--sync-listen", help="HOST:PORT for UDP heartbeats (default 127.0.0.1:31415).")
+@click.option("--secret-file", type=click.Path(path_type=Path, dir_okay=False), help="0600 heartbeat secret.")
+@click.option("--hello", type=float, help="Heartbeat interval in seconds (default 10).")
+@click.option("--dead", type=float, help="Seconds of silence before a node is dead (default 40).")
+@click.option("--follow-branch", help="Apply only what is committed on this branch.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="YAML settings file; flags override it.")
+@click.option("--log-format", type=click.Choice(["keyvalue", "json"]), help="One event per line, as key=value or JSON.")
+@_handle_errors
+def serve(inventory: Path | None, collection_paths: tuple[Path, ...], state_dir: Path | None, listen: str | None,
+          token_file: Path | None, sync_listen: str | None, secret_file: Path | None, hello: float | None,
+          dead: float | None, follow_branch: str | None, config_file: Path | None, log_format: str | None) -> None:
+    """The reconciler: watch the inventory and converge every host, forever."""
+    import asyncio
+
+    from reconciler.daemon.logs import configure_logging
+    from reconciler.daemon.serve import run_serve
+    from reconciler.engine.settings import load_settings
+
+    settings = load_settings(config_file, {
+        "inventory": inventory, "collections": list(collection_paths) or None, "state_dir": state_dir,
+        "api.listen": listen, "api.token_file": token_file, "sync.listen": sync_listen,
+        "sync.secret_file": secret_file, "sync.hello": hello, "sync.dead": dead, "follow_branch": follow_branch,
+        "log_format": log_format,
+    })
+    configure_logging(fmt=settings.log_format)
+    asyncio.run(run_serve(settings))
+
+
+_api_option = click.option("--api", "api_url", default="http://127.0.0.1:3141", show_default=True,
+                           envvar="KRAKEN_API", help="Base URL of the reconciler's API.")
+_token_option = click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False),
+                             envvar="KRAKEN_TOKEN_FILE", help="0600 file with the API token (needed for freeze/thaw).")
+
+
+def _client(api_url: str, token_file: Path | None) -> Any:
+    from reconciler.api.auth import read_token_file
+    from reconciler.api.client import ApiClient
+
+    return ApiClient(api_url, token=read_token_file(token_file) if token_file else None)
+
+
+@main.command()
+@_api_option
+@click.argument("host", required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle_errors
+def status(api_url: str, host: str | None, fmt: str) -> None:
+    """Every node's status (or one node's), from a running reconciler."""
+    client = _client(api_url, None)
+    nodes = [client.node(host)] if host else client.nodes()
+    if fmt == "json":
+        click.echo(json.dumps({"nodes": [n.model_dump(mode="json") for n in nodes]}, indent=2))
+        return
+    _print_status_table(nodes)
+
+
+@main.command()
+@_api_option
+@click.option("-f", "--follow", is_flag=True, help="Keep printing events as they happen.")
+@click.option("--host", help="Only events about this host.")
+@click.option("--after", type=int, default=0, help="Only events after this id.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle_errors
+def events(api_url: str, follow: bool, host: str | None, after: int, fmt: str) -> None:
+    """The reconciler's event journal; -f follows it live."""
+    client = _client(api_url, None)
+    stream = client.follow_events(after=after, host=host) if follow else client.events(after=after, host=host)
+    for event in stream:
+        if fmt == "json":
+            click.echo(event.model_dump_json())
+        else:
+            import datetime
+
+            when = datetime.datetime.fromtimestamp(event.time).isoformat(timespec="seconds")
+            about = " ".join(x for x in (event.host, event.mutation) if x)
+            click.echo(f"{event.id:>7} {when} {event.kind.value:<18} {about} {event.message}".rstrip())
+
+
+@main.command()
+@_api_option
+@_token_option
+@click.argument("pattern", required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle_errors
+def freeze(api_url: str, token_file: Path | None, pattern: str | None, fmt: str) -> None:
+    """Stop running steps on hosts matching PATTERN (all hosts if omitted); discoveries are still recorded."""
+    _print_freeze(_client(api_url, token_file).freeze(pattern), "froze", fmt)
+
+
+@main.command()
+@_api_option
+@_token_option
+@click.argument("pattern", required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle_errors
+def thaw(api_url: str, token_file: Path | None, pattern: str | None, fmt: str) -> None:
+    """Let hosts matching PATTERN (all if omitted) converge again."""
+    _print_freeze(_client(api_url, token_file).thaw(pattern), "thawed", fmt)
+
+
+def _print_freeze(result: Any, verb: str, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        click.echo(f"{verb} {len(result.hosts)} host(s)" + (f": {', '.join(result.hosts)}" if result.hosts else ""))
+
+
+def _print_status_table(nodes: Sequence[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colours = {"converged": "green", "in_progress": "cyan", "blocked": "red", "failed": "bold red",
+               "frozen": "blue", "unmanaged": "dim"}
+    table = Table(title="kraken status")
+    for column in ("host", "status", "desired", "discovered", "next / reason"):
+        table.add_column(column, overflow="fold")
+    counts: dict[str, int] = {}
+    for node in nodes:
+        status_name = node.status.value
+        counts[status_name] = counts.get(status_name, 0) + 1
+        detail = node.reason or (node.chain[0].mutation if node.chain else "")
+        table.add_row(node.name, f"[{colours.get(status_name, 'white')}]{status_name}[/]",
+                      " ".join(f"{k}={v}" for k, v in node.desired.items()),
+                      " ".join(f"{k}={v}" for k, v in node.discovered.items()), detail)
+    console = Console()
+    console.print(table)
+    console.print(", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "no hosts")
 
 
 def _desired_hosts(inventory: Path, catalog: Any, *, limit: str | None) -> dict[str, Any]:

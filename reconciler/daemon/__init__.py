@@ -1,0 +1,1 @@
+"""The long-running processes: ``kraken serve`` (the reconciler) wires catalog, inventory, engine and API."""
