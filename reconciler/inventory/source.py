@@ -147,9 +147,14 @@ DesiredUpdate = DesiredGeneration | DesiredRejected
 
 @dataclass(frozen=True)
 class SourceStats:
-    """Counters for metrics and tests: relevant file events seen, reloads run and what they gave."""
+    """Counters for metrics and tests: relevant file events seen, reloads asked for and run, and what they gave.
+
+    ``requests`` counts every reload asked for (the end of a quiet period, :meth:`DesiredSource.reload`); those
+    made while another was queued share its reload, so ``requests - reloads`` were coalesced (or are queued).
+    """
 
     events: int = 0
+    requests: int = 0
     reloads: int = 0
     generations: int = 0
     rejected: int = 0
@@ -315,7 +320,7 @@ class DesiredSource:
     async def __aenter__(self) -> DesiredSource:
         self._loop = asyncio.get_running_loop()
         self._closing = False
-        if not self._scope.is_dir():
+        if not self.path.exists():
             raise InventoryError([Problem(str(self.path), "", "the inventory does not exist",
                                           "give the path of an inventory folder or file")])
         self._repository = await asyncio.to_thread(find_repository, self.path, timeout=self._git_timeout)
@@ -421,6 +426,7 @@ class DesiredSource:
         assert self._loop is not None
         if self._closing:
             raise RuntimeError("the desired-state source is closed")
+        self._stats = replace(self._stats, requests=self._stats.requests + 1)
         if self._next is None:
             self._next = self._loop.create_future()
         if self._worker is None or self._worker.done():
@@ -432,20 +438,21 @@ class DesiredSource:
             outcome, self._next = self._next, None
             self._running = True
             try:
-                update = await self._reload_once()
-            except BaseException as exc:
+                try:
+                    update = await self._reload_once()
+                except BaseException as exc:
+                    if not outcome.done():
+                        if isinstance(exc, Exception):
+                            outcome.set_exception(exc)
+                        else:
+                            outcome.cancel()
+                    raise
                 if not outcome.done():
-                    if isinstance(exc, Exception):
-                        outcome.set_exception(exc)
-                    else:
-                        outcome.cancel()
-                raise
+                    outcome.set_result(update)  # before the housekeeping: the caller need not wait for it
+                if self.follow_branch is not None:
+                    await asyncio.to_thread(self._prune_exports)
             finally:
                 self._running = False
-            if not outcome.done():
-                outcome.set_result(update)
-            if self.follow_branch is not None:
-                await asyncio.to_thread(self._prune_exports)
 
     async def _reload_once(self) -> DesiredUpdate:
         began = time.perf_counter()
