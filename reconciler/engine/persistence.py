@@ -51,6 +51,7 @@ import sqlite3
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -201,7 +202,12 @@ class StateDB:
             self._conn.close()
             raise
         if not read_only and checkpoint_interval > 0:
-            self._checkpointer = _Checkpointer(self.path, interval=checkpoint_interval, busy_timeout=busy_timeout)
+            try:
+                self._checkpointer = _Checkpointer(self.path, interval=checkpoint_interval, busy_timeout=busy_timeout)
+            except sqlite3.Error as exc:
+                self._conn.close()
+                raise PersistenceError(self.path, f"cannot open the checkpoint connection: {exc}") from exc
+            weakref.finalize(self, self._checkpointer.stop)  # a StateDB dropped without close() leaves no thread
 
     # -- opening ------------------------------------------------------------------------------------------
 
@@ -526,10 +532,8 @@ class StateDB:
             if kind not in _EVENT_KINDS:  # written by a newer Kraken with more kinds: skip, do not fail the reader
                 log.warning("state_db=%s event=%d kind=%s unknown, skipped", self.path, event_id, kind)
                 continue
-            # model_construct: these rows were validated on the way in; validating again costs ~4x per event
-            result.append(EventDoc.model_construct(id=event_id, time=at, kind=EventKind(kind), host=ev_host,
-                                                   mutation=mutation, run_id=run_id, message=message,
-                                                   data=json.loads(data) if data else {}))
+            result.append(EventDoc(id=event_id, time=at, kind=EventKind(kind), host=ev_host, mutation=mutation,
+                                   run_id=run_id, message=message, data=json.loads(data) if data else {}))
         return result
 
     def last_event_id(self) -> int:
@@ -661,5 +665,7 @@ class _Checkpointer:
             self._conn.close()
 
     def stop(self) -> None:
+        """Idempotent; returns once the thread has closed its connection."""
         self._stopping.set()
-        self._thread.join()
+        if self._thread is not threading.current_thread():
+            self._thread.join()

@@ -229,6 +229,17 @@ def test_use_after_close_is_a_clear_error(db_path: Path) -> None:
     assert isinstance(caught.value, KrakenError)
 
 
+def test_dropped_without_close_leaves_no_thread(db_path: Path) -> None:
+    import gc
+
+    before = {t.name for t in threading.enumerate()}
+    db = StateDB(db_path, checkpoint_interval=0.05)
+    db.append_event(kind="discovered", at=1.0)
+    del db
+    gc.collect()
+    assert {t.name for t in threading.enumerate()} - before == set()
+
+
 def test_usable_from_another_thread(db: StateDB) -> None:
     failures: list[BaseException] = []
 
@@ -490,6 +501,25 @@ def _start_writer(path: Path, count: int) -> subprocess.Popen[str]:
         _, err = proc.communicate(timeout=10)
         pytest.fail(f"writer did not start: {line!r} {err}")
     return proc
+
+
+_OPENER = """
+import sys
+from pathlib import Path
+from reconciler.engine.persistence import StateDB
+with StateDB(Path(sys.argv[1])) as db:
+    db.append_event(kind="discovered", at=0.0, message=sys.argv[2])
+"""
+
+
+@pytest.mark.timeout(60)
+def test_processes_creating_the_same_fresh_file_at_once(db_path: Path) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", _OPENER, str(db_path), f"p{i}"], stderr=subprocess.PIPE,
+                              text=True) for i in range(4)]
+    errors = [p.communicate(timeout=50)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    with StateDB(db_path, read_only=True) as db:
+        assert sorted(e.message for e in db.events()) == ["p0", "p1", "p2", "p3"]
 
 
 @pytest.mark.timeout(60)
