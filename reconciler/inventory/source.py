@@ -423,7 +423,8 @@ class DesiredSource:
 
     def _request(self) -> asyncio.Future[DesiredUpdate]:
         """The outcome of the next reload to start; requests made before it starts share it."""
-        assert self._loop is not None
+        if self._loop is None:
+            raise RuntimeError("the desired-state source is not started: use it as `async with DesiredSource(...)`")
         if self._closing:
             raise RuntimeError("the desired-state source is closed")
         self._stats = replace(self._stats, requests=self._stats.requests + 1)
