@@ -142,6 +142,9 @@ class AnsibleInventory:
             except AnsibleError as exc:
                 raise InventoryError([problem_from_ansible(str(source), "", exc)]) from exc
             warnings = [_one_line(format_message(w, False)) for w in context.get_warnings()]
+        if not manager.unparsed and not manager._inventory.processed_sources:
+            raise InventoryError([Problem(str(source), "", "holds no inventory ansible-core can parse",
+                                          "add an inventory file (hosts.yml) to the folder")])
         if manager.unparsed:
             raise InventoryError([
                 Problem(path, "", "ansible-core could not parse it as an inventory: " + " | ".join(messages),
@@ -156,7 +159,7 @@ class AnsibleInventory:
         """Hosts in inventory order, restricted by an Ansible host pattern as ``--limit`` would."""
         with _captured_warnings():
             try:
-                self._manager.subset(limit)
+                self._manager.subset(limit or None)
                 hosts = self._manager.get_hosts("all")
             except AnsibleError as exc:
                 raise InventoryError([problem_from_ansible(str(self.source), f"limit {limit!r}", exc)]) from exc

@@ -289,7 +289,7 @@ class DesiredSource:
                  loader: InventoryLoader = load_inventory, git_timeout: float = DEFAULT_TIMEOUT) -> None:
         if debounce < 0:
             raise ValueError(f"debounce must be >= 0 seconds, got {debounce}")
-        self.path = Path(os.path.realpath(path))
+        self.path = Path(path).absolute()  # as the operator wrote it: problems and origins name this path
         self.catalog = catalog
         self.debounce = debounce
         self.max_delay = max_delay if max_delay is not None else max(10 * debounce, 2.0)
@@ -298,6 +298,7 @@ class DesiredSource:
         self._loader = loader
         self._git_timeout = git_timeout
         self._scope = inventory_scope(self.path)
+        self._real_path = Path(os.path.realpath(self.path))  # git and watchdog speak in resolved paths
         self._repository: GitRepository | None = None
         self._exports: Path | None = None
         self._private_state: Path | None = None
@@ -326,13 +327,14 @@ class DesiredSource:
         self._repository = await asyncio.to_thread(find_repository, self.path, timeout=self._git_timeout)
         if self.follow_branch is not None:
             self._prepare_branch_mode()
-        watches = _Watches(scope=self._scope, repository=self._repository, follow_branch=self.follow_branch,
-                           ignored=self.state_dir)
+        ignored = Path(os.path.realpath(self.state_dir)) if self.state_dir is not None else None
+        watches = _Watches(scope=inventory_scope(self._real_path), repository=self._repository,
+                           follow_branch=self.follow_branch, ignored=ignored)
         observer = Observer()
         handler = _Handler(watches, self._loop, self._on_event)
-        for folder, recursive in watches.schedule():
-            observer.schedule(handler, folder, recursive=recursive, event_filter=_WATCHED_EVENTS)
         try:
+            for folder, recursive in watches.schedule():
+                observer.schedule(handler, folder, recursive=recursive, event_filter=_WATCHED_EVENTS)
             await asyncio.to_thread(observer.start)  # inotify walks the tree: not on the loop
         except BaseException:
             self._cleanup_private_state()
@@ -530,7 +532,7 @@ class DesiredSource:
             return _Read(None, [Problem(str(root), f"branch {branch}", "the followed branch does not exist",
                                         f"commit the inventory to {branch}, or follow another branch")], None, None)
         export = self._exports / commit
-        scope = self._scope.relative_to(root)
+        scope = inventory_scope(self._real_path).relative_to(root)
         if not export.exists():
             try:
                 export_commit(root, commit, scope, export, timeout=self._git_timeout)
@@ -538,7 +540,7 @@ class DesiredSource:
                 return _Read(None, [Problem(str(self._scope), f"commit {commit[:12]}",
                                             f"cannot read the committed inventory: {exc}",
                                             f"commit the inventory folder to {branch}")], commit, False)
-        target = export / self.path.relative_to(root)
+        target = export / self._real_path.relative_to(root)
         if not target.exists():
             return _Read(None, [Problem(str(self.path), f"commit {commit[:12]}",
                                         f"the inventory is not in the head of {branch}",
@@ -547,7 +549,7 @@ class DesiredSource:
             state = self._loader(target, self.catalog)
         except InventoryError as exc:
             # name the repository's files, not the private export (the commit is in DesiredRejected.commit)
-            problems = [_rebase(p, export, root) for p in exc.problems]
+            problems = [_rebase(p, export / scope, self._scope) for p in exc.problems]
             return _Read(None, problems, commit, False)
         return _Read(state, [], commit, False)
 
@@ -602,9 +604,9 @@ class DesiredSource:
                  self._current.generation if self._current else "-")
 
 
-def _rebase(problem: Problem, export: Path, root: Path) -> Problem:
-    """The same problem with ``<export>/inv/hosts.yml:3`` written as ``<root>/inv/hosts.yml:3``."""
-    old, new = str(export), str(root)
+def _rebase(problem: Problem, exported: Path, scope: Path) -> Problem:
+    """The same problem with ``<exported>/hosts.yml:3`` written as ``<scope>/hosts.yml:3``."""
+    old, new = str(exported), str(scope)
     return Problem(problem.where.replace(old, new), problem.key, problem.message.replace(old, new),
                    problem.fix.replace(old, new))
 

@@ -260,6 +260,12 @@ def test_missing_inventory(tmp_path: Path, lab_catalog: Catalog) -> None:
     assert problem.where == str(tmp_path / "nowhere") and "does not exist" in problem.message
 
 
+def test_a_folder_without_any_inventory_file(write_inventory: Any, lab_catalog: Catalog) -> None:
+    folder = write_inventory({"group_vars/all.yml": "kraken_power: POWER_ON\n"})
+    problem = only(problems_of(folder, lab_catalog))
+    assert problem.where == str(folder) and "holds no inventory" in problem.message
+
+
 def test_unparseable_inventory_reports_ansibles_message(write_inventory: Any, lab_catalog: Catalog) -> None:
     folder = write_inventory({"hosts.yml": "all:\n  hosts:\n    h1: {kraken_power: POWER_ON\n"})
     problem = only(problems_of(folder, lab_catalog))

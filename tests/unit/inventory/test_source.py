@@ -462,3 +462,20 @@ def test_events_during_a_reload_run_one_more_reload_after_it(repo: Path, lab_cat
             assert (loader.calls - calls, loader.peak) == (1, 1)
 
     run(scenario())
+
+
+def test_a_symlinked_inventory_is_watched_where_it_lives_and_named_as_given(repo: Path, tmp_path: Path,
+                                                                           lab_catalog: Catalog) -> None:
+    link = tmp_path / "inventory"
+    link.symlink_to(repo / "inv")
+
+    async def scenario() -> None:
+        async with DesiredSource(link, lab_catalog, debounce=0.05) as source:
+            stream = source.updates()
+            first = await next_generation(stream)
+            assert first.commit == head(repo)
+            (repo / "inv" / "hosts.yml").write_text(hosts_yml(n1="FLAT"))
+            rejected = await next_rejection(stream)
+            assert [p.where.rpartition(":")[0] for p in rejected.problems] == [str(link / "hosts.yml")]
+
+    run(scenario())
