@@ -24,7 +24,8 @@ def kraken(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def write_inventory(root: Path, hosts: dict[str, dict[str, object]], group_vars: dict[str, object] | None = None) -> Path:
+def write_inventory(root: Path, hosts: dict[str, dict[str, object]],
+                    group_vars: dict[str, object] | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {h: None for h in hosts}}}))
     (root / "host_vars").mkdir(exist_ok=True)
@@ -131,7 +132,7 @@ def test_validate_reports_catalog_problems_with_exit_2(tmp_path: Path) -> None:
     meta = tmp_path / "collections/kraken/layercake/roles/pxe/meta/kraken.yml"
     meta.write_text(meta.read_text().replace("requires: {power: POWER_ON}", "requires: {power: ON}"))
     (tmp_path / "collections/kraken/layercake/roles/image/tasks/update.yml").unlink()
-    code, out, err = kraken("validate", "-c", str(tmp_path / "collections"), "--format", "json")
+    code, out, _err = kraken("validate", "-c", str(tmp_path / "collections"), "--format", "json")
     assert code == 2
     problems = json.loads(out)["problems"]
     assert len(problems) == 2, problems  # no cascade from the unreadable pxe metadata

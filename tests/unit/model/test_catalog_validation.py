@@ -70,7 +70,7 @@ def test_a_sound_catalog_loads(tmp_path: Path) -> None:
 
 
 def test_the_shipped_collections_validate() -> None:
-    catalog, graph = load_graph([Path("collections")])
+    catalog, _graph = load_graph([Path("collections")])
     assert {"power", "runstate", "busy", "platform", "pxe", "image", "image_name"} <= set(catalog.variables)
     assert catalog.is_filter("platform") and catalog.is_filter("busy") and not catalog.is_filter("power")
 
