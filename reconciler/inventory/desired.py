@@ -94,8 +94,8 @@ class HostDesired:
 class InventoryState:
     """The desired state of every host of an inventory, as one validated snapshot.
 
-    ``hosts`` is in inventory order as ansible-core defines it (what ``ansible all --list-hosts`` prints and
-    the order ``ansible-playbook`` targets hosts in); ``warnings`` are ansible-core's own (skipped keys …).
+    ``hosts`` is in inventory order: the order in which the sources first name each host (ansible-core's own
+    ``get_hosts`` order is not stable between parses); ``warnings`` are ansible-core's own (skipped keys …).
 
     :meth:`hostvars` gives a host's full resolved variables (BMC address, connection settings …) for the
     executor; they are computed on demand, not for every host at load time.

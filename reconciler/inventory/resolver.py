@@ -156,7 +156,12 @@ class AnsibleInventory:
     # -- hosts ----------------------------------------------------------------------------------------
 
     def host_names(self, limit: str | None = None) -> list[str]:
-        """Hosts in inventory order, restricted by an Ansible host pattern as ``--limit`` would."""
+        """Hosts in inventory order, restricted by an Ansible host pattern as ``--limit`` would.
+
+        Inventory order is the order in which the sources first name each host (files of a folder in name
+        order). ``InventoryManager.get_hosts`` decides *which* hosts match, but not their order: it walks
+        groups through sets, so its order changes from one parse to the next when groups nest.
+        """
         with _captured_warnings():
             try:
                 self._manager.subset(limit or None)
@@ -165,7 +170,8 @@ class AnsibleInventory:
                 raise InventoryError([problem_from_ansible(str(self.source), f"limit {limit!r}", exc)]) from exc
             finally:
                 self._manager.subset(None)
-        return [host.name for host in hosts if not host.implicit]
+        selected = {host.name for host in hosts if not host.implicit}
+        return [name for name in self._manager.hosts if name in selected]
 
     # -- variables --------------------------------------------------------------------------------------
 

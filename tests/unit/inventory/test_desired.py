@@ -64,10 +64,12 @@ def test_kraken_variables_match_ansible_inventory_list_and_host(varied_inventory
     assert one["kraken_pxe"] == state.hosts["b2"].desired["pxe"] == "INIT"
 
 
-def test_hosts_come_in_the_order_ansible_targets_them(varied_inventory: Path, lab_catalog: Catalog) -> None:
+def test_hosts_come_in_the_order_the_sources_name_them(varied_inventory: Path, lab_catalog: Catalog) -> None:
     state = load_inventory(varied_inventory, lab_catalog)
+    assert list(state.hosts) == ["a1", "a2", "a3", "b1", "b2", "c1", "b3", "d1"]  # hosts.yml, then more.ini
     listed = ansible_cli("ansible", "all", "-i", str(varied_inventory), "--list-hosts", cwd=varied_inventory.parent)
-    assert list(state.hosts) == [line.strip() for line in listed.splitlines()[1:] if line.strip()]
+    assert set(state.hosts) == {line.strip() for line in listed.splitlines()[1:] if line.strip()}
+    assert list(load_inventory(varied_inventory, lab_catalog, limit="gpu:hot").hosts) == ["a2", "b1", "b2"]
 
 
 def test_origins_name_the_file_and_line_that_won(varied_inventory: Path, lab_catalog: Catalog) -> None:
