@@ -160,10 +160,14 @@ def plan(inventory: Path, collection_paths: tuple[Path, ...], observed: Path | N
     from reconciler.graph.planner import Planner
     from reconciler.model.reports import HostPlan, PlanReport
 
+    from reconciler.inventory.desired import load_inventory
+
     catalog, epistemic = load_graph(list(collection_paths) or None)
-    hosts = _desired_hosts(inventory, catalog, limit=limit)
+    state = load_inventory(inventory, catalog, limit=limit)
+    hosts = state.hosts
     discovered = _observed(observed, catalog)
-    unknown = sorted(set(discovered) - set(_desired_hosts(inventory, catalog, limit=None)))
+    everyone = set(state.ansible.host_names()) if state.ansible is not None else set(hosts)
+    unknown = sorted(set(discovered) - everyone)
     if unknown:
         raise ObservedStateError([Problem(str(observed), h, "host is not in the inventory",
                                           "remove it or add it to the inventory") for h in unknown])

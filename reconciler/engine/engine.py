@@ -27,7 +27,7 @@ import dataclasses
 import itertools
 import logging
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -71,6 +71,38 @@ class InFlight:
     started: float  # monotonic
     run_id: str | None = None  # known once the batch is flushed
     disruptive: bool = False
+
+
+class _Batch:
+    """One run's hosts that finished early wait here for their batch-mates, for a while.
+
+    Early completion frees a host from a hung batch-mate; holding it for ``straggler_wait`` keeps
+    hosts that finish within seconds of each other together for their next step (one run, not fifty).
+    """
+
+    def __init__(self, release: Callable[[str], None], wait: float) -> None:
+        self.finished: set[str] = set()
+        self._held: list[str] = []
+        self._release = release
+        self._wait = wait
+        self._timer: asyncio.TimerHandle | None = None
+        self._open = True
+
+    def next_step(self, host: str) -> None:
+        if not self._open:
+            self._release(host)
+            return
+        self._held.append(host)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._wait, self.release_all)
+
+    def release_all(self) -> None:
+        self._open = False
+        if self._timer is not None:
+            self._timer.cancel()
+        held, self._held = self._held, []
+        for host in held:
+            self._release(host)
 
 
 @dataclass
@@ -401,7 +433,7 @@ class Engine:
                                   message=mutation.summary())
         self.metrics.runner_batch.observe(len(hosts))
         started = self.clock.monotonic()
-        finished: set[str] = set()  # hosts whose step completed early (they reported their to-values)
+        batch = _Batch(self.queue.add, self.settings.straggler_wait)
         try:
             inventory = self.inventory
             assert inventory is not None
@@ -409,7 +441,7 @@ class Engine:
             loop = asyncio.get_running_loop()
 
             def progress(result: HostResult) -> None:  # runner thread → event loop
-                loop.call_soon_threadsafe(self._progress, mutation, run_id, result, finished)
+                loop.call_soon_threadsafe(self._progress, mutation, run_id, result, batch)
 
             request = RunRequest(run_id, mutation, hostvars, forks=min(self.settings.forks, len(hosts)),
                                  on_progress=progress)
@@ -423,13 +455,14 @@ class Engine:
         timed_out = not self._stopping
         with self.db.transaction():
             for host in hosts:
-                if host in finished:
+                if host in batch.finished:
                     continue
                 outcome = outcomes.get(host) or HostResult(host, HostOutcome.MISSING, {}, "not in the run's results")
                 self._complete(host, mutation, outcome, run_id=run_id, seconds=seconds,
-                               timed_out=timed_out and outcome.outcome is HostOutcome.CANCELLED)
+                               timed_out=timed_out and outcome.outcome is HostOutcome.CANCELLED, batch=batch)
+        batch.release_all()
 
-    def _progress(self, mutation: Mutation, run_id: str, result: HostResult, finished: set[str]) -> None:
+    def _progress(self, mutation: Mutation, run_id: str, result: HostResult, batch: _Batch) -> None:
         """A host's news mid-run: its step is done once it reported the ``to`` values, or failed.
 
         Roles report last (``kraken.core.discover`` is their final task), so the host can go on to its
@@ -437,16 +470,16 @@ class Engine:
         """
         host = result.host
         record = self.hosts.get(host)
-        if host in finished or record is None or record.running is None or record.running.run_id != run_id:
+        if host in batch.finished or record is None or record.running is None or record.running.run_id != run_id:
             return
         reached = all(result.discovered.get(var) == to for var, (_, to) in mutation.mutates.items())
         if reached or result.outcome is not HostOutcome.OK:
-            finished.add(host)
+            batch.finished.add(host)
             seconds = self.clock.monotonic() - record.running.started
-            self._complete(host, mutation, result, run_id=run_id, seconds=seconds, timed_out=False)
+            self._complete(host, mutation, result, run_id=run_id, seconds=seconds, timed_out=False, batch=batch)
 
     def _complete(self, host: str, mutation: Mutation, result: HostResult, *, run_id: str, seconds: float,
-                  timed_out: bool) -> None:
+                  timed_out: bool, batch: _Batch | None = None) -> None:
         """Map one host's outcome of a step to what happens next (the engine's one such place)."""
         record = self.hosts.get(host)
         self.budget.release(host)
@@ -488,7 +521,10 @@ class Engine:
                 + ", ".join(f"{v}={to}" for v, (_, to) in mutation.mutates.items()))
             self._fail(record, mutation, f"{result.outcome.value}: {reason} (run {run_id})")
             return
-        self.queue.add(host)
+        if batch is not None:
+            batch.next_step(host)
+        else:
+            self.queue.add(host)
 
     def _fail(self, record: HostRecord, mutation: Mutation, reason: str) -> None:
         key = (record.name, mutation.id)

@@ -44,6 +44,8 @@ class EngineSettings(_Group):
     workers: int = Field(default=16, ge=1, description="Concurrent reconciles (planning is cheap; runs are bounded)")
     batch_window: Duration = Field(default=0.2, ge=0, description="How long a step waits for batch-mates")
     max_batch: int = Field(default=250, ge=1, description="Hosts per ansible-runner run at most")
+    straggler_wait: Duration = Field(default=5.0, ge=0, description="How long hosts that finished a step wait for "
+                                     "slower batch-mates before going on alone (keeps batches together)")
     max_concurrent_runs: int = Field(default=4, ge=1, description="ansible-runner runs at once")
     forks: int = Field(default=50, ge=1, description="Ansible forks per run at most (the batch size if smaller)")
     start_rate: float = Field(default=50.0, ge=0, description="Step starts per second on average (0 = unlimited)")

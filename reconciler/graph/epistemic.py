@@ -118,6 +118,14 @@ class EpistemicGraph:
             graph._derive_epistemology(edges)
             derived = (graph.epistemology, graph.unknowable)  # unknowable vars also have {} as epistemology
             if derived in seen:
+                if derived != seen[-1]:
+                    # The refinement cycles between epistemologies: settle on the strictest of the cycle
+                    # (it forgets the most, so it keeps no state another member calls unknowable), and
+                    # strip with it so that graph, epistemology and caches agree.
+                    cycle = seen[seen.index(derived):]
+                    strictest = max(cycle, key=lambda e: (sum(map(len, e[0].values())) + len(e[1]), repr(e)))
+                    graph._use_epistemology(*strictest)
+                    graph._strip_graph(states)
                 break
             seen.append(derived)
             graph._strip_graph(states)
@@ -168,18 +176,21 @@ class EpistemicGraph:
                 tail = {j: v for j, v in enumerate(source) if j not in moved and v != self.zero[j]}
                 known = common[i]
                 common[i] = tail if known is None else {j: v for j, v in known.items() if tail.get(j) == v}
-        self.unknowable = set()
-        self.epistemology = {}
+        unknowable: set[str] = set()
+        epistemology: dict[str, dict[str, str]] = {}
         for i, name in enumerate(self.variables):
             deps = common[i]
             if deps is None:
-                self.unknowable.add(name)  # no discovery edge reachable: this variable is never known
-                self.epistemology[name] = {}
+                unknowable.add(name)  # no discovery edge reachable: this variable is never known
+                epistemology[name] = {}
             else:
-                self.epistemology[name] = {self.variables[j]: v for j, v in sorted(deps.items())}
-        self._deps = [tuple((self.index[k], v) for k, v in self.epistemology[name].items())
-                      for name in self.variables]
-        self._never = {self.index[name] for name in self.unknowable}
+                epistemology[name] = {self.variables[j]: v for j, v in sorted(deps.items())}
+        self._use_epistemology(epistemology, unknowable)
+
+    def _use_epistemology(self, epistemology: dict[str, dict[str, str]], unknowable: set[str]) -> None:
+        self.epistemology, self.unknowable = epistemology, unknowable
+        self._deps = [tuple((self.index[k], v) for k, v in epistemology[name].items()) for name in self.variables]
+        self._never = {self.index[name] for name in unknowable}
 
     def strip(self, state: State) -> State:
         """Forget every value whose epistemic requirements do not hold, until nothing more changes."""
