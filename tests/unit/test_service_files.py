@@ -16,9 +16,9 @@ PLAYBOOKS = Path("playbooks")
 def render_unit(tmp_path: Path) -> Path:
     template = jinja2.Template((PLAYBOOKS / "templates" / "kraken-serve.service.j2").read_text(), trim_blocks=True)
     unit = tmp_path / "kraken-serve.service"
-    unit.write_text(template.render(kraken_venv=str(Path(sys.executable).parent.parent), kraken_config_dir="/etc/kraken",
-                                    kraken_user="root", kraken_state_dir="/var/lib/kraken",
-                                    kraken_writable_paths=["/srv/tftp"]))
+    venv = str(Path(sys.executable).parent.parent)
+    unit.write_text(template.render(kraken_venv=venv, kraken_config_dir="/etc/kraken", kraken_user="root",
+                                    kraken_state_dir="/var/lib/kraken", kraken_writable_paths=["/srv/tftp"]))
     return unit
 
 
