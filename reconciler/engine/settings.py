@@ -42,7 +42,7 @@ class BackoffSettings(_Group):
 
 class EngineSettings(_Group):
     workers: int = Field(default=16, ge=1, description="Concurrent reconciles (planning is cheap; runs are bounded)")
-    batch_window: Duration = Field(default=0.2, ge=0, description="How long a step waits for batch-mates")
+    batch_window: Duration = Field(default=0.1, ge=0, description="How long a step waits for batch-mates")
     max_batch: int = Field(default=250, ge=1, description="Hosts per ansible-runner run at most")
     straggler_wait: Duration = Field(default=5.0, ge=0, description="How long hosts that finished a step wait for "
                                      "slower batch-mates before going on alone (keeps batches together)")
@@ -92,7 +92,7 @@ class Settings(_Group):
     collections: list[Path] = Field(default_factory=list, description="Collection paths (see -c)")
     state_dir: Path = Field(default=Path("/var/lib/kraken"), description="SQLite database and run records")
     follow_branch: str | None = Field(default=None, description="Apply only what is committed on this branch")
-    debounce: Duration = Field(default=0.5, ge=0, description="Quiet time before a burst of edits is reloaded")
+    debounce: Duration = Field(default=0.2, ge=0, description="Quiet time before a burst of edits is reloaded")
     api: ApiSettings = Field(default_factory=ApiSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
