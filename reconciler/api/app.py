@@ -3,7 +3,7 @@
 Reads are open (the API listens on loopback by default); every write needs the bearer token
 (:mod:`reconciler.api.auth`). Every handler is ``async``, so it runs on the event loop thread, the
 same thread as the engine: views of the engine are consistent snapshots, never torn by a worker
-thread. Only Graphviz rendering leaves the loop (a subprocess, off-thread).
+thread. Only graph rendering leaves the loop (:mod:`reconciler.api.graphs`: off-thread and cached).
 
 Errors are :class:`~reconciler.api.docs.ErrorDoc` JSON bodies with a message an operator can act on:
 404 names the host, 422 names the field, 401/403 say which token is missing or wrong.
@@ -30,7 +30,6 @@ Annotations are evaluated at definition time here (no ``from __future__ import a
 reads the handlers' parameter types, and some refer to values local to :func:`create_app`.
 """
 
-import asyncio
 import importlib.metadata
 import logging
 import shutil
@@ -48,9 +47,10 @@ from reconciler.api.access import AccessLogMiddleware
 from reconciler.api.auth import check_bearer
 from reconciler.api.docs import ErrorDoc, HealthDoc, ReadyDoc
 from reconciler.api.events import EventFilter, EventStreams
+from reconciler.api.graphs import GraphPictures
 from reconciler.engine.engine import Engine
 from reconciler.errors import GraphRenderError
-from reconciler.graph.export import FORMATS, Highlight, render
+from reconciler.graph.export import FORMATS, Highlight
 from reconciler.model.api import EventDoc, EventKind, FreezeRequest, FreezeResult, NodeDoc, NodeList
 from reconciler.model.reports import HostPlan
 
@@ -93,6 +93,7 @@ def create_app(engine: Engine, *, token: str | None, graph_formats: Sequence[str
     if token is not None and not token.strip():
         raise ValueError("an empty API token would let anyone write; pass None to refuse all writes")
     streams = EventStreams(engine.db, engine.journal, keepalive=sse_keepalive)
+    pictures = GraphPictures(engine.graph)
     errors: dict[int | str, dict[str, Any]] = {404: {"model": ErrorDoc}, 422: {"model": ErrorDoc}}
     writes: dict[int | str, dict[str, Any]] = {401: {"model": ErrorDoc}, 403: {"model": ErrorDoc},
                                                422: {"model": ErrorDoc}}
@@ -157,7 +158,7 @@ def create_app(engine: Engine, *, token: str | None, graph_formats: Sequence[str
             raise ApiProblem(501, f"format={fmt} needs Graphviz's `dot` on the reconciler's host, which is not "
                                   "installed; install Graphviz there or ask for format=dot and render it yourself")
         try:
-            body = await asyncio.to_thread(render, engine.graph, fmt, highlight)
+            body = await pictures.picture(fmt, highlight)
         except GraphRenderError as exc:
             raise ApiProblem(500, str(exc)) from exc
         return Response(body, media_type=_MEDIA_TYPES[fmt])

@@ -28,6 +28,7 @@ __all__ = ["DEFAULT_URL", "ApiClient"]
 
 DEFAULT_URL = "http://127.0.0.1:3141"
 _PAGE = 1000
+_RENDER_TIMEOUT = 120.0  # Graphviz needs tens of seconds for a large catalog's graph
 _STREAM_READ_TIMEOUT = 60.0  # the server sends a keepalive every 15 s; silence this long means a dead peer
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -77,9 +78,12 @@ class ApiClient:
     def plan(self, host: str) -> HostPlan:
         return self._get_model(f"/api/v1/plan/{_segment(host)}", HostPlan)
 
-    def graph(self, fmt: str = "json", host: str | None = None) -> bytes:
+    def graph(self, fmt: str = "json", host: str | None = None, *, timeout: float | None = None) -> bytes:
+        """The graph as the reconciler renders it; svg/png wait up to ``_RENDER_TIMEOUT`` (Graphviz is slow)."""
         params = {"format": fmt, **({"host": host} if host else {})}
-        return self._request("GET", "/api/v1/graph", params=params).content
+        wait = timeout if timeout is not None else (
+            max(self.timeout, _RENDER_TIMEOUT) if fmt in ("svg", "png") else self.timeout)
+        return self._request("GET", "/api/v1/graph", params=params, timeout=wait).content
 
     def events(self, after: int = 0, host: str | None = None) -> list[EventDoc]:
         """Every stored event after ``after`` (oldest first), read page by page."""
@@ -152,12 +156,14 @@ class ApiClient:
         response = self._request("POST", path, json=body.model_dump(mode="json", exclude_none=True))
         return self._parse(response, model.model_validate_json)
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
         url = f"{self.base_url}{path}"
         try:
+            if timeout is not None:
+                kwargs["timeout"] = timeout
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise self._unreachable(exc, url) from exc
+            raise self._unreachable(exc, url, timeout) from exc
         if response.status_code >= 400:
             raise self._refused(response)
         return response
@@ -178,9 +184,10 @@ class ApiClient:
             raise ApiError(f"the reconciler at {self.base_url} sent an event this kraken does not understand "
                            f"(different versions?): {exc.errors()[0].get('msg', exc)}", url=url) from exc
 
-    def _unreachable(self, exc: httpx.TransportError, url: str) -> ApiError:
+    def _unreachable(self, exc: httpx.TransportError, url: str, timeout: float | None = None) -> ApiError:
         if isinstance(exc, httpx.TimeoutException):
-            return ApiError(f"the reconciler at {self.base_url} did not answer within {self.timeout:g}s "
+            waited = timeout if timeout is not None else self.timeout
+            return ApiError(f"the reconciler at {self.base_url} did not answer within {waited:g}s "
                             f"({_reason(exc)})", url=url)
         return ApiError(f"cannot reach the reconciler at {self.base_url} ({_reason(exc)}): "
                         "is `kraken serve` running?", url=url)
