@@ -145,4 +145,4 @@ class EventStreams:
 
 
 def _frame(event: EventDoc) -> bytes:
-    return encode_event(event.id, event.kind.value, event.model_dump_json())
+    return encode_event(event.id, event.model_dump_json())

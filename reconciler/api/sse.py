@@ -1,15 +1,17 @@
 """The Server-Sent Events wire format, both ways: frames the API writes and a parser the client reads with.
 
-One event is ``id: N`` + ``event: KIND`` + one ``data:`` line of JSON (an :class:`EventDoc`), ended by a
-blank line; comment lines (``: keepalive``) keep idle connections open through proxies and let either
-side notice a dead peer. Kept apart from the app and the client so both agree by construction.
+One event is ``id: N`` + one ``data:`` line of JSON (an :class:`EventDoc`, whose ``kind`` says what
+happened), ended by a blank line. There is deliberately no ``event:`` field: a browser's
+``EventSource.onmessage`` only sees unnamed events, and the kind is in the JSON anyway. Comment lines
+(``: keepalive``) keep idle connections open through proxies and let either side notice a dead peer.
+Kept apart from the app and the client so both agree by construction.
 
->>> frame = encode_event(7, "step_started", '{"id": 7}')
+>>> frame = encode_event(7, '{"id": 7}')
 >>> frame
-b'id: 7\\nevent: step_started\\ndata: {"id": 7}\\n\\n'
+b'id: 7\\ndata: {"id": 7}\\n\\n'
 >>> parser = SSEParser()
 >>> [(m.id, m.event, m.data) for m in parser.feed_lines(frame.decode().splitlines())]
-[('7', 'step_started', '{"id": 7}')]
+[('7', 'message', '{"id": 7}')]
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ __all__ = ["KEEPALIVE", "SSEMessage", "SSEParser", "encode_event", "encode_retry
 KEEPALIVE = b": keepalive\n\n"
 
 
-def encode_event(event_id: int, kind: str, data: str) -> bytes:
+def encode_event(event_id: int, data: str) -> bytes:
     """One SSE frame; ``data`` must be one line (compact JSON is)."""
     if "\n" in data or "\r" in data:
         raise ValueError("SSE data must be a single line")
-    return f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode()
+    return f"id: {event_id}\ndata: {data}\n\n".encode()
 
 
 def encode_retry(milliseconds: int) -> bytes:

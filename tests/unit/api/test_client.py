@@ -163,7 +163,7 @@ class _Streams:
         if not self.batches:
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         batch = self.batches.pop(0)
-        body = encode_retry(250) + b"".join(encode_event(i, "step_started", json.dumps(event(i))) for i in batch)
+        body = encode_retry(250) + b"".join(encode_event(i, json.dumps(event(i))) for i in batch)
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=iter([body]))
 
 

@@ -46,7 +46,7 @@ class Reader:
             frame = await self.frame()
             for message in self.parser.feed_lines(frame.decode().split("\n")):
                 document = json.loads(message.data)
-                assert message.id == str(document["id"]) and message.event == document["kind"]
+                assert message.id == str(document["id"]) and message.event == "message"
                 found.append(document)
         return found
 

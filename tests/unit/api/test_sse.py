@@ -8,10 +8,10 @@ from reconciler.api.sse import KEEPALIVE, SSEParser, encode_event, encode_retry
 
 
 def test_round_trip() -> None:
-    stream = encode_retry(1500) + encode_event(1, "a", '{"x": 1}') + KEEPALIVE + encode_event(2, "b", "{}")
+    stream = encode_retry(1500) + encode_event(1, '{"x": 1}') + KEEPALIVE + encode_event(2, "{}")
     parser = SSEParser()
     messages = list(parser.feed_lines(stream.decode().split("\n")))
-    assert [(m.id, m.event, m.data) for m in messages] == [("1", "a", '{"x": 1}'), ("2", "b", "{}")]
+    assert [(m.id, m.event, m.data) for m in messages] == [("1", "message", '{"x": 1}'), ("2", "message", "{}")]
     assert parser.retry_ms == 1500 and parser.last_id == "2"
 
 
@@ -24,4 +24,4 @@ def test_parser_follows_the_spec() -> None:
 
 def test_data_must_be_one_line() -> None:
     with pytest.raises(ValueError, match="single line"):
-        encode_event(1, "a", "x\ny")
+        encode_event(1, "x\ny")
