@@ -270,6 +270,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "malformed request"
         return error(422, f"invalid request: {summary}", problems=problems)
 
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:  # logged with its traceback by the server
+        return error(500, f"internal error of the reconciler answering {request.url.path} "
+                          f"({type(exc).__name__}); its log has the details")
+
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -310,3 +311,18 @@ def test_access_log_one_line_per_request_and_no_token(harness: Any, run: Any,
     assert "path=/api/v1/nodes/a%20b query=x=y%22z status=404" in lines[1]
     assert all("unit-test-token" not in r.getMessage() for r in caplog.records)
 
+
+
+def test_internal_errors_answer_an_error_document(harness: Any, run: Any) -> None:
+    async def scenario() -> None:
+        await harness.start(load=False)
+        harness.db.close()  # the state database is gone: reading the journal fails
+        app = harness.app()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                     base_url="http://kraken.test") as http:
+            broken = await http.get("/api/v1/events", params={"follow": "false"})
+        assert broken.status_code == 500
+        assert broken.json()["error"].startswith("internal error of the reconciler answering /api/v1/events")
+        await harness.stop()
+
+    run(scenario())
