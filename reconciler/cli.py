@@ -158,9 +158,8 @@ def plan(inventory: Path, collection_paths: tuple[Path, ...], observed: Path | N
     """Dry run: the chain of mutations each host would run, or why none exists."""
     from reconciler.graph.checks import load_graph
     from reconciler.graph.planner import Planner
-    from reconciler.model.reports import HostPlan, PlanReport
-
     from reconciler.inventory.desired import load_inventory
+    from reconciler.model.reports import HostPlan, PlanReport
 
     catalog, epistemic = load_graph(list(collection_paths) or None)
     state = load_inventory(inventory, catalog, limit=limit)
@@ -196,10 +195,13 @@ def plan(inventory: Path, collection_paths: tuple[Path, ...], observed: Path | N
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               help="YAML settings file; flags override it.")
 @click.option("--log-format", type=click.Choice(["keyvalue", "json"]), help="One event per line, as key=value or JSON.")
+@click.option("--allow-remote-api", is_flag=True, default=None,
+              help="Allow --listen on a non-loopback address (writes still need the token).")
 @_handle_errors
 def serve(inventory: Path | None, collection_paths: tuple[Path, ...], state_dir: Path | None, listen: str | None,
           token_file: Path | None, sync_listen: str | None, secret_file: Path | None, hello: float | None,
-          dead: float | None, follow_branch: str | None, config_file: Path | None, log_format: str | None) -> None:
+          dead: float | None, follow_branch: str | None, config_file: Path | None, log_format: str | None,
+          allow_remote_api: bool | None) -> None:
     """The reconciler: watch the inventory and converge every host, forever."""
     import asyncio
 
@@ -211,7 +213,7 @@ def serve(inventory: Path | None, collection_paths: tuple[Path, ...], state_dir:
         "inventory": inventory, "collections": list(collection_paths) or None, "state_dir": state_dir,
         "api.listen": listen, "api.token_file": token_file, "sync.listen": sync_listen,
         "sync.secret_file": secret_file, "sync.hello": hello, "sync.dead": dead, "follow_branch": follow_branch,
-        "log_format": log_format,
+        "log_format": log_format, "api.allow_remote": allow_remote_api,
     })
     configure_logging(fmt=settings.log_format)
     asyncio.run(run_serve(settings))

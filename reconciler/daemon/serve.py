@@ -71,7 +71,7 @@ async def run_serve(settings: Settings, *, stop: asyncio.Event | None = None) ->
     engine = Engine(catalog=catalog, graph=graph, executor=executor, db=db, settings=engine_settings,
                     metrics=EngineMetrics(CollectorRegistry()))
     await engine.start()
-    api = await serve_api(create_app(engine, token=token), host, port)
+    api = await serve_api(create_app(engine, token=token), host, port, allow_remote=settings.api.allow_remote)
     log.info("event=started api=http://%s:%d inventory=%s mutations=%d", host, port, settings.inventory,
              len(catalog.mutations))
     try:

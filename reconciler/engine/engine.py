@@ -218,11 +218,12 @@ class Engine:
             if record is None:
                 record = self.hosts[name] = HostRecord(name)
                 record.discovered = self.graph.forget_unknowables(self._discovered_at_start.pop(name, {}))
+                changed.append(name)  # every new host gets a first pass, managed or not
             if record.desired != wanted.desired or record.config != wanted.config:
-                if record.desired or record.config:
+                if name not in changed:
                     self._clear_backoff(name)  # a new desired state deserves fresh attempts
+                    changed.append(name)
                 record.desired, record.config = dict(wanted.desired), dict(wanted.config)
-                changed.append(name)
         self._recompute_frozen()
         self.metrics.ready.set(1)
         self.journal.emit(EventKind.DESIRED_LOADED, message=f"generation {update.generation} in force",
@@ -537,8 +538,8 @@ class Engine:
         self.db.set_backoff(entry)
         self.journal.emit(EventKind.STEP_FAILED, host=record.name, mutation=mutation.id, message=reason,
                           attempts=attempts, retry_in=round(delay, 1))
-        if attempts >= limit:
-            self._set_status(record, NodeStatus.FAILED, f"{mutation.id} failed {attempts} times: {reason}")
+        status = NodeStatus.FAILED if attempts >= limit else NodeStatus.IN_PROGRESS
+        self._set_status(record, status, f"{mutation.id} failed {attempts} time(s), retry in {delay:.0f}s: {reason}")
         self.queue.add_after(record.name, delay)
         self.metrics.workqueue_retries.inc()
 

@@ -1,7 +1,8 @@
 """The event journal: every event is written to the SQLite journal and fanned out to live subscribers.
 
 Subscribers (the SSE endpoint, ``kraken events -f``) each get a bounded queue; a subscriber that falls
-behind loses its oldest events and is told how many (a ``dropped`` count), rather than slowing the engine.
+behind loses its oldest events rather than slowing the engine (the ids show the gap, and every event is
+in the journal to be read back: the API does so).
 Logs get one line per event, key=value, with the host and mutation in it.
 """
 
@@ -9,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from reconciler.engine.clock import Clock
 from reconciler.model.api import EventDoc, EventKind
 
-__all__ = ["EventSink", "Journal"]
+__all__ = ["EventSink", "Journal", "Subscription"]
 
 log = logging.getLogger("kraken.events")
 
@@ -51,15 +52,35 @@ class Journal:
             queue.put_nowait(event)
         return event
 
-    async def subscribe(self) -> AsyncIterator[EventDoc]:
-        """Live events from now on, until the consumer stops iterating."""
-        queue: asyncio.Queue[EventDoc] = asyncio.Queue(maxsize=self._buffer)
-        self._subscribers.add(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers.discard(queue)
+    def subscribe(self) -> Subscription:
+        """Live events from this call on (registered at once, so nothing emitted after it is missed)."""
+        return Subscription(self._subscribers, self._buffer)
+
+
+class Subscription:
+    """An async iterator of live events; ``aclose()`` (or ``async with``) unregisters it."""
+
+    def __init__(self, subscribers: set[asyncio.Queue[EventDoc]], buffer: int) -> None:
+        self._subscribers = subscribers
+        self._queue: asyncio.Queue[EventDoc] = asyncio.Queue(maxsize=buffer)
+        subscribers.add(self._queue)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> EventDoc:
+        if self._queue not in self._subscribers and self._queue.empty():
+            raise StopAsyncIteration
+        return await self._queue.get()
+
+    async def aclose(self) -> None:
+        self._subscribers.discard(self._queue)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 def _quote(text: str) -> str:

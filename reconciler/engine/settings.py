@@ -75,6 +75,8 @@ class EngineSettings(_Group):
 
 class ApiSettings(_Group):
     listen: str = Field(default="127.0.0.1:3141", description="HOST:PORT of the HTTP API (loopback by default)")
+    allow_remote: bool = Field(default=False, description="Allow a non-loopback listen address (use a token and TLS "
+                               "in front)")
     token_file: Path | None = Field(default=None, description="0600 file holding the bearer token for writes")
 
 

@@ -85,7 +85,7 @@ class Harness:
         if load:
             self.load(1)
             await until(lambda: {n.name for n in self.engine.nodes() if n.status.value == "frozen"}
-                        == {"n1", "n2"}, what="n1 and n2 frozen")
+                        == {"n1", "n2", "n3"}, what="every host frozen")
 
     def load(self, generation: int) -> None:
         """Put the inventory in force as ``generation`` of desired state."""

@@ -248,7 +248,7 @@ def test_metrics(harness: Any, run: Any) -> None:
             assert {"reconcile", "workqueue_depth", "kraken_hosts_converged", "kraken_desired_generation",
                     "kraken_hosts_status"} <= set(families)
             frozen = [s for s in families["kraken_hosts_status"].samples if s.labels["status"] == "frozen"]
-            assert frozen[0].value == 2
+            assert frozen[0].value == 3
             generation = families["kraken_desired_generation"].samples[0]
             assert generation.value == 1 and generation.labels["commit"] == "0123abc"
         await harness.stop()

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
-import pytest
 from catalogs import catalog_from
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
