@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -173,3 +174,21 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     bad = subprocess.run([exe, "validate", "-c", str(tmp_path / "missing")], capture_output=True, text=True,
                          timeout=120, check=False)
     assert bad.returncode == 2 and "missing" in bad.stderr and "is not a folder" in bad.stderr
+
+
+def test_default_collections_are_the_ones_ansible_finds(tmp_path: Path) -> None:
+    """Without -c, ANSIBLE_COLLECTIONS_PATH (ansible-core's own configuration) decides."""
+    farm = tmp_path / "ansible_collections" / "kraken"
+    farm.mkdir(parents=True)
+    for name in ("core", "layercake"):
+        (farm / name).symlink_to(Path("collections/kraken", name).resolve())
+    exe = Path(sys.executable).with_name("kraken")
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(tmp_path), "ANSIBLE_CONFIG": str(tmp_path / "none.cfg")}
+    found = subprocess.run([exe, "validate", "--format", "json"], capture_output=True, text=True, timeout=120,
+                           env=env, check=False)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["mutations"] == 18
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    missing = subprocess.run([exe, "validate"], capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert missing.returncode == 2 and "holds no collection" in missing.stderr
