@@ -89,7 +89,7 @@ def test_a_host_failing_too_often_is_marked_failed_with_the_reason(lab: Lab, cat
             await wait_for(lambda: statuses(engine).get("h") == "failed", what="failed")
             node = engine.node("h")
             assert node is not None
-            assert "acme.lab.lamp:light failed 2 times" in node.reason and "bulb broken" in node.reason
+            assert "acme.lab.lamp:light failed 2 time(s), retry in 30s" in node.reason and "bulb broken" in node.reason
             failed = events(engine, "step_failed", "h")
             assert failed[-1].data["retry_in"] == 30.0, "a failed host is retried at the cap"
 
