@@ -40,7 +40,7 @@ IMAGE_NAME = "hello-1"
 OS_EXEC = ["sh", "-c", "touch phoned-home; exec sleep 600"]
 
 FAST = {
-    "kraken_power_ipmi_call_timeout": 1,
+    "kraken_power_ipmi_call_timeout": 3,  # above pyghmi's own retransmit (0.5-1 s): a lost datagram is no failure
     "kraken_power_ipmi_wait": 2,
     "kraken_power_ipmi_poll_interval": 0.2,
     "kraken_power_ipmi_cold_seconds": 0,
