@@ -58,11 +58,16 @@ _INTERRUPT_TIMEOUT = 60.0  # seconds an ``interrupt`` entry point may take (ansi
 class DesiredUpdate(Protocol):
     """A generation of desired state (``reconciler.inventory.source.DesiredGeneration`` satisfies it)."""
 
-    generation: int
-    state: InventoryState
-    commit: str | None
-    dirty: bool | None
-    loaded_at: float
+    @property
+    def generation(self) -> int: ...
+    @property
+    def state(self) -> InventoryState: ...
+    @property
+    def commit(self) -> str | None: ...
+    @property
+    def dirty(self) -> bool | None: ...
+    @property
+    def loaded_at(self) -> float: ...
 
 
 @dataclass

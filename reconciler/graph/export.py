@@ -49,11 +49,11 @@ def to_json(graph: EpistemicGraph, highlight: Highlight | None = None) -> dict[s
     """A JSON-ready document of the graph (nodes, edges, epistemology) with an optional host path."""
     path_edges = highlight.edges() if highlight else set()
     path_states = set(highlight.states) if highlight else set()
-    first = next(iter(zip(highlight.states, highlight.states[1:], highlight.mutations, strict=False)), None) \
-        if highlight else None
+    first = _first_edge(highlight)
+    current = highlight.states[0] if highlight else None
     nodes = [
         {"id": node_id(graph, s), "state": graph.known(s), "root": s == graph.root, "on_path": s in path_states,
-         "current": bool(highlight) and s == highlight.states[0]}
+         "current": s == current}
         for s in _ordered_nodes(graph, highlight)
     ]
     edges = []
@@ -78,8 +78,7 @@ def to_dot(graph: EpistemicGraph, highlight: Highlight | None = None) -> str:
     """Graphviz DOT text; path states and edges coloured when a host is highlighted."""
     path_edges = highlight.edges() if highlight else set()
     path_states = set(highlight.states) if highlight else set()
-    first = next(iter(zip(highlight.states, highlight.states[1:], highlight.mutations, strict=False)), None) \
-        if highlight else None
+    first = _first_edge(highlight)
     title = f"kraken graph: {highlight.host}" if highlight else "kraken epistemic state graph"
     lines = [
         "digraph kraken {",
@@ -134,6 +133,13 @@ def render(graph: EpistemicGraph, fmt: str, highlight: Highlight | None = None) 
     if result.returncode != 0:
         raise GraphRenderError(f"dot failed ({result.returncode}): {result.stderr.decode(errors='replace').strip()}")
     return result.stdout
+
+
+def _first_edge(highlight: Highlight | None) -> tuple[State, State, MutationId] | None:
+    """The host's next step, drawn red."""
+    if highlight is None:
+        return None
+    return next(iter(zip(highlight.states, highlight.states[1:], highlight.mutations, strict=False)), None)
 
 
 def _ordered_nodes(graph: EpistemicGraph, highlight: Highlight | None) -> list[State]:

@@ -36,9 +36,9 @@ def validate_catalog(catalog: Catalog, *, complete: bool = True) -> list[Problem
                                     f"tasks file {probe.tasks_file} does not exist",
                                     f"create it or set `tasks:` to an existing file of {probe.role}"))
     for role in catalog.roles.values():
-        for var in sorted(role.discovers):
-            if var not in catalog.variables:
-                problems.append(_unknown_variable(catalog, str(role.meta_file), "discovers", var))
+        for name in sorted(role.discovers):
+            if name not in catalog.variables:
+                problems.append(_unknown_variable(catalog, str(role.meta_file), "discovers", name))
     if complete:
         _check_discovery_exists(catalog, problems)
     return problems
