@@ -1,4 +1,4 @@
-"""Both collections build and install with ansible-galaxy (offline, from the repo), and the installed copies validate."""
+"""Both collections build and install with ansible-galaxy (offline, from the repo); the installed copies validate."""
 
 from __future__ import annotations
 
