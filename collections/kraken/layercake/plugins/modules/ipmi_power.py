@@ -51,8 +51,8 @@ options:
     type: str
   credentials_file:
     description:
-      - YAML file C({NODE: {username: U, password: P}}) on the machine running the module; must not be
-        readable by group or others.
+      - "YAML file C({NODE: {username: U, password: P}}) on the machine running the module; must not be
+        readable by group or others."
     type: path
   credentials_key:
     description: The node's key in O(credentials_file), usually its inventory name.
