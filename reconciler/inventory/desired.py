@@ -181,7 +181,9 @@ class _Rules:
     def __init__(self, catalog: Catalog) -> None:
         self.variables = catalog.variables
         self.moved = set(catalog.mutation_variables)
+        self.role_settings = catalog.role_settings
         self.known = [PREFIX + name for name in catalog.variables] + [p.rstrip("*") for p in RESERVED_SETTINGS]
+        self.known += sorted(self.role_settings)
 
     def check(self, key: str, value: Any, origin: str, report: _Report) -> tuple[str, str, Any] | None:
         """``(slot, var, value)`` to store for ``key: value`` (slot ``desired``, ``config`` or ``agent``).
@@ -194,9 +196,9 @@ class _Rules:
                 report(f"kraken_agent: {value!r} is not a boolean", "write kraken_agent: true or false (unquoted)")
                 return None
             return "agent", "agent", agent
-        if is_reserved(key):
-            return None
         name = key.removeprefix(PREFIX)
+        if is_reserved(key) or (key in self.role_settings and name not in self.variables):
+            return None  # a product setting, or a parameter of one of the catalog's roles
         variable = self.variables.get(name)
         if variable is None:
             report(f"unknown variable {key} (value {value!r})", self._unknown_fix(key))
@@ -260,7 +262,8 @@ class _Rules:
         if close:
             return f"did you mean {close[0]}?"
         names = ", ".join(PREFIX + name for name in self.variables)
-        return f"kraken_ variables are state variables ({names}) or reserved settings; rename other variables"
+        return (f"kraken_ variables are state variables ({names}), reserved settings, or parameters of the "
+                "catalog's roles (their defaults/argument_specs); rename other variables")
 
 
 class _Issues:

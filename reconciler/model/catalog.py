@@ -112,6 +112,9 @@ class Catalog:
     probes: dict[MutationId, Probe] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
     collections: list[CollectionSource] = field(default_factory=list)
+    role_settings: frozenset[str] = frozenset()
+    """Variables the collections' roles take as parameters (``defaults/main.yml``, ``meta/argument_specs.yml``):
+    an inventory may set them (``kraken_pxe_boot_wait``) without being mistaken for a misspelt state variable."""
 
     @classmethod
     def load(cls, paths: Sequence[Path] | None = None) -> Catalog:
@@ -140,6 +143,9 @@ class Catalog:
                                     "pass -c PATH or set ANSIBLE_COLLECTIONS_PATH"))
         for fqcn, role_dir, doc, meta in role_metas:
             catalog._add_role(fqcn, role_dir, doc, meta, problems)
+        catalog.role_settings = frozenset(
+            name for source in sources for role_dir in (source.root / "roles").glob("*/")
+            for name in _role_parameters(role_dir))
         # With a role's metadata unreadable, whole-catalog checks would only report its absence again.
         problems.extend(validate_catalog(catalog, complete=not problems))
         if problems:
@@ -207,6 +213,28 @@ class Catalog:
                                     "give every mutation and probe of a role its own name"))
             return False
         return True
+
+
+def _role_parameters(role_dir: Path) -> set[str]:
+    """Names a role takes as input: its defaults' keys and every entry point's argument_specs options."""
+    names: set[str] = set()
+    for relative in ("defaults/main.yml", "defaults/main.yaml", "meta/argument_specs.yml"):
+        path = role_dir / relative
+        if not path.is_file():
+            continue
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            continue  # ansible reports its own files' syntax; here they only widen what an inventory may set
+        if not isinstance(data, dict):
+            continue
+        if relative.startswith("defaults"):
+            names.update(str(key) for key in data)
+        else:
+            for entry in (data.get("argument_specs") or {}).values():
+                if isinstance(entry, dict):
+                    names.update(str(key) for key in (entry.get("options") or {}))
+    return names
 
 
 def _resolve(fqcn: str, role_dir: Path, doc: YamlDocument, index: int, spec: MutationSpec) -> Mutation:

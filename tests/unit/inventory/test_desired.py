@@ -307,3 +307,19 @@ def test_a_group_vars_folder_created_later_is_seen_on_reload(write_inventory: An
     assert load_inventory(folder, lab_catalog).hosts["h1"].desired == {"power": "POWER_ON"}
     write_inventory({"group_vars/all/pxe.yml": "kraken_pxe: WAIT\n"})
     assert load_inventory(folder, lab_catalog).hosts["h1"].desired == {"power": "POWER_ON", "pxe": "WAIT"}
+
+
+def test_role_parameters_may_be_set_but_typos_still_fail(tmp_path: Path) -> None:
+    """kraken_pxe_boot_wait is a parameter of a catalog role (its defaults): an inventory may set it."""
+    catalog = Catalog.load([Path("collections")])
+    assert "kraken_pxe_boot_wait" in catalog.role_settings
+    inventory = tmp_path / "inv"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text("all:\n  hosts:\n    n1:\n")
+    (inventory / "group_vars" / "all.yml").write_text(
+        "kraken_pxe_boot_wait: 30\nkraken_platform: ipmi\nkraken_image_name: img-1\nkraken_power: POWER_ON\n")
+    host = load_inventory(inventory, catalog).hosts["n1"]
+    assert host.config == {"platform": "ipmi", "image_name": "img-1"} and host.desired == {"power": "POWER_ON"}
+    (inventory / "group_vars" / "all.yml").write_text("kraken_pxe_boot_wiat: 30\n")
+    with pytest.raises(InventoryError, match="did you mean kraken_pxe_boot_wait"):
+        load_inventory(inventory, catalog)
