@@ -5,7 +5,9 @@ and health checks has more. The generator builds ``variables`` layered enum vari
 then ``layer1`` … ``layerN`` — where, as in Layercake:
 
 * a layer is discovered only while the layer below it is ``UP`` (``power=POWER_ON`` for the first),
-  so each layer's epistemology names the one below and stripping keeps the graph small;
+  so each layer's epistemology names power and every layer below it (the derivation finds the lower ones
+  in the discovery tails) and stripping keeps the graph at 4 nodes per variable, while phase 1's raw
+  component holds every combination (4 × 5^(N-1) states);
 * a layer cannot be stopped while the layer above it is ``UP`` (an exclude on a mutation variable);
 * stopping the top layers is also excluded by ``busy=BUSY``, an enum no mutation moves (a filter),
   forgotten unless ``layer1`` is ``UP`` (``knowable_when``);
