@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 	@touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/kraken plan -i inventories/demo -c collections --observed inventories/demo-observed.yml
+	$(BIN)/kraken demo
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check reconciler tests benchmarks

@@ -219,6 +219,89 @@ def serve(inventory: Path | None, collection_paths: tuple[Path, ...], state_dir:
     asyncio.run(run_serve(settings))
 
 
+@main.command()
+@click.option("--nodes", type=int, default=6, show_default=True, help="Simulated nodes (half IPMI, half Redfish).")
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False),
+              help="Where the cluster lives (default: a new temporary folder, removed afterwards).")
+@_collections_option
+@click.option("--listen", default="127.0.0.1:3141", show_default=True, help="HOST:PORT of the reconciler's API.")
+@click.option("--timeout", type=float, default=600, show_default=True, help="Give up after this many seconds.")
+@click.option("--fault", "faults", multiple=True, metavar="NODE:KNOB",
+              help="Set a simulator fault knob at the start, e.g. n02:power_stuck (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle_errors
+def demo(nodes: int, workdir: Path | None, collection_paths: tuple[Path, ...], listen: str, timeout: float,
+         faults: tuple[str, ...], fmt: str) -> None:
+    """A simulated cluster converging end to end on this machine: BMCs, PXE boot, images, the reconciler."""
+    import asyncio
+    import tempfile
+
+    from reconciler.daemon.demo import run_demo
+    from reconciler.daemon.logs import configure_logging
+
+    collections = list(collection_paths) or [_repository_collections()]
+    with tempfile.TemporaryDirectory(prefix="kraken-demo-") as scratch:
+        root = workdir or Path(scratch)
+        configure_logging(level=logging.WARNING)
+        progress = _DemoProgress(enabled=fmt == "text")
+        with progress:
+            result = asyncio.run(run_demo(nodes=nodes, workdir=root, collections=collections, listen=listen,
+                                          timeout=timeout, faults=faults, on_progress=progress.update))
+    if fmt == "json":
+        click.echo(json.dumps({"converged": result.converged, "seconds": round(result.seconds, 1),
+                               "steps": result.steps, "failures": result.failures, "timeouts": result.timeouts,
+                               "nodes": [n.model_dump(mode="json") for n in result.nodes]}, indent=2))
+    else:
+        verdict = "converged" if result.converged else f"NOT converged after {timeout:g}s"
+        click.echo(f"{len(result.nodes)} nodes {verdict} in {result.seconds:.1f}s: {result.steps} steps, "
+                   f"{result.failures} failed attempts, {result.timeouts} timeouts (self-healed)")
+    if not result.converged:
+        sys.exit(1)
+
+
+def _repository_collections() -> Path:
+    """The kraken.core and kraken.layercake sources next to the package (a checkout of this repository)."""
+    here = Path(__file__).resolve().parent.parent / "collections"
+    if not (here / "kraken" / "core" / "galaxy.yml").is_file():
+        raise UserError("kraken demo needs the collections' sources: run it from a checkout, or pass -c PATH")
+    return here
+
+
+class _DemoProgress:
+    """A live table of the simulated nodes while the demo runs (nothing when printing JSON)."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._live: Any = None
+
+    def __enter__(self) -> _DemoProgress:
+        if self.enabled:
+            from rich.live import Live
+
+            self._live = Live(refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def update(self, nodes: Sequence[Any], seconds: float) -> None:
+        if self._live is None:
+            return
+        from rich.table import Table
+
+        table = Table(title=f"kraken demo - {seconds:.0f}s")
+        for column in ("node", "status", "power", "pxe", "runstate", "image", "next / reason"):
+            table.add_column(column, overflow="fold")
+        for node in nodes:
+            found = node.discovered
+            detail = node.running or node.reason or (node.chain[0].mutation if node.chain else "")
+            table.add_row(node.name, node.status.value, found.get("power", "-"), found.get("pxe", "-"),
+                          found.get("runstate", "-"), found.get("image", "-"), detail)
+        self._live.update(table)
+
+
 _api_option = click.option("--api", "api_url", default="http://127.0.0.1:3141", show_default=True,
                            envvar="KRAKEN_API", help="Base URL of the reconciler's API.")
 _token_option = click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False),

@@ -433,7 +433,7 @@ class Engine:
                 record = self.hosts.get(host)
                 if record is not None and record.running is not None:
                     record.running.run_id = run_id
-                deadline = started_wall + mutation.timeout if mutation.timeout else None
+                deadline = started_wall + mutation.timeout + self.settings.timeout_grace if mutation.timeout else None
                 self.db.record_step_start(InFlightRecord(host, mutation.id, run_id, started_wall, deadline))
                 self.journal.emit(EventKind.STEP_STARTED, host=host, mutation=mutation.id, run_id=run_id,
                                   message=mutation.summary())
@@ -449,8 +449,9 @@ class Engine:
             def progress(result: HostResult) -> None:  # runner thread → event loop
                 loop.call_soon_threadsafe(self._progress, mutation, run_id, result, batch)
 
-            request = RunRequest(run_id, mutation, hostvars, forks=min(self.settings.forks, len(hosts)),
-                                 on_progress=progress)
+            timeout = mutation.timeout + self.settings.timeout_grace if mutation.timeout else 0.0
+            request = RunRequest(run_id, mutation, hostvars, timeout=timeout,
+                                 forks=min(self.settings.forks, len(hosts)), on_progress=progress)
             result = await self.executor.run(request, cancel=self._cancel)
             outcomes: Mapping[str, HostResult] = result.hosts
             self.metrics.runner_duration.observe(result.seconds)

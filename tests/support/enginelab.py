@@ -65,7 +65,7 @@ class Lab:
 
 
 def fast_settings(**overrides: Any) -> EngineSettings:
-    base: dict[str, Any] = {"batch_window": 0.05, "resync_interval": 0, "start_rate": 0,
+    base: dict[str, Any] = {"batch_window": 0.05, "resync_interval": 0, "start_rate": 0, "timeout_grace": 2,
                             "backoff": {"base": 0.5, "factor": 2.0, "cap": 4.0, "jitter": 0.0, "max_attempts": 5}}
     base.update(overrides)
     return EngineSettings.model_validate(base)
