@@ -26,7 +26,7 @@ from reconciler.errors import CatalogError, Problem
 from reconciler.model.metadata import CollectionMeta, MutationSpec, ProbeSpec, RoleMeta, StateVariableSpec
 from reconciler.model.sources import CollectionSource, ansible_default_paths, find_collections
 from reconciler.model.types import BOOLEAN_HINT, Context, MutationId
-from reconciler.model.yamlfile import YamlDocument, format_key_path, load_yaml
+from reconciler.model.yamlfile import FAST_LOADER, YamlDocument, format_key_path, load_yaml
 
 __all__ = ["Catalog", "Mutation", "Probe", "Role", "StateVariable"]
 
@@ -223,7 +223,7 @@ def _role_parameters(role_dir: Path) -> set[str]:
         if not path.is_file():
             continue
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER) or {}
         except yaml.YAMLError:
             continue  # ansible reports its own files' syntax; here they only widen what an inventory may set
         if not isinstance(data, dict):

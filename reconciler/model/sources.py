@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from reconciler.errors import Problem
+from reconciler.model.yamlfile import FAST_LOADER
 
 __all__ = ["CollectionSource", "ansible_default_paths", "find_collections"]
 
@@ -86,7 +87,7 @@ def _installed(root: Path) -> Iterable[CollectionSource]:
 
 def _from_galaxy(root: Path) -> CollectionSource:
     try:
-        data = yaml.safe_load((root / "galaxy.yml").read_text(encoding="utf-8")) or {}
+        data = yaml.load((root / "galaxy.yml").read_text(encoding="utf-8"), Loader=FAST_LOADER) or {}
     except yaml.YAMLError:
         data = {}
     namespace = str(data.get("namespace") or root.parent.name)
