@@ -35,6 +35,7 @@ from reconciler.sim import Simulator, write_files
 REPO = Path(__file__).resolve().parents[3]
 COLLECTIONS = REPO / "collections"
 IMAGE_NAME = "hello-1"
+RUN_DEADLINE = 90.0  # seconds
 
 # The node's OS: phone home (create the marker in its own directory, the cwd), then run until killed.
 OS_EXEC = ["sh", "-c", "touch phoned-home; exec sleep 600"]
@@ -120,8 +121,12 @@ class RoleLab:
         """Run one step for ``hosts`` (default: every node) in one ansible-runner run, as the engine does."""
         mutation = self.mutation(mutation_id)
         hosts = hosts or list(self.inventory)
+        # The roles' own bounds (FAST) decide these tests; the run's deadline only guards against a hang, and is
+        # roomier than the mutation's (10 s for power steps) so a loaded CI machine's slow ansible start-up is no
+        # failure. test_faults shows the deadline itself at work.
+        deadline = timeout if timeout is not None else max(mutation.timeout, RUN_DEADLINE)
         request = RunRequest(run_id=f"step-{next(self._seq):03d}-{mutation.name}", mutation=mutation,
-                             hostvars={h: self.hostvars(h, mutation) for h in hosts}, timeout=timeout)
+                             hostvars={h: self.hostvars(h, mutation) for h in hosts}, timeout=deadline)
         return asyncio.run(self.executor.run(request))
 
     @staticmethod
