@@ -433,7 +433,7 @@ class Engine:
                 record = self.hosts.get(host)
                 if record is not None and record.running is not None:
                     record.running.run_id = run_id
-                deadline = started_wall + mutation.timeout + self.settings.timeout_grace if mutation.timeout else None
+                deadline = started_wall + self._run_timeout(mutation, len(hosts)) if mutation.timeout else None
                 self.db.record_step_start(InFlightRecord(host, mutation.id, run_id, started_wall, deadline))
                 self.journal.emit(EventKind.STEP_STARTED, host=host, mutation=mutation.id, run_id=run_id,
                                   message=mutation.summary())
@@ -449,8 +449,7 @@ class Engine:
             def progress(result: HostResult) -> None:  # runner thread → event loop
                 loop.call_soon_threadsafe(self._progress, mutation, run_id, result, batch)
 
-            timeout = mutation.timeout + self.settings.timeout_grace if mutation.timeout else 0.0
-            request = RunRequest(run_id, mutation, hostvars, timeout=timeout,
+            request = RunRequest(run_id, mutation, hostvars, timeout=self._run_timeout(mutation, len(hosts)),
                                  forks=min(self.settings.forks, len(hosts)), on_progress=progress)
             result = await self.executor.run(request, cancel=self._cancel)
             outcomes: Mapping[str, HostResult] = result.hosts
@@ -468,6 +467,16 @@ class Engine:
                 self._complete(host, mutation, outcome, run_id=run_id, seconds=seconds,
                                timed_out=timed_out and outcome.outcome is HostOutcome.CANCELLED, batch=batch)
         batch.release_all()
+
+    def _run_timeout(self, mutation: Mutation, hosts: int) -> float:
+        """A batched run's deadline: the mutation's timeout, plus ansible's start-up and per-host work (0 = none).
+
+        The timeout in the metadata is what the step itself may take on one node; one run serves a whole
+        batch, and the controller's work grows with it.
+        """
+        if not mutation.timeout:
+            return 0.0
+        return mutation.timeout + self.settings.timeout_grace + self.settings.timeout_grace_per_host * hosts
 
     def _progress(self, mutation: Mutation, run_id: str, result: HostResult, batch: _Batch) -> None:
         """A host's news mid-run: its step is done once it reported the ``to`` values, or failed.

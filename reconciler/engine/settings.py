@@ -46,6 +46,8 @@ class EngineSettings(_Group):
     max_batch: int = Field(default=250, ge=1, description="Hosts per ansible-runner run at most")
     timeout_grace: Duration = Field(default=10.0, ge=0, description="Added to every mutation's timeout: the "
                                     "seconds ansible-playbook needs to start before the role runs")
+    timeout_grace_per_host: Duration = Field(default=0.5, ge=0, description="Added to a run's deadline per host "
+                                             "of the batch: the controller's own work per host and task")
     straggler_wait: Duration = Field(default=5.0, ge=0, description="How long hosts that finished a step wait for "
                                      "slower batch-mates before going on alone (keeps batches together)")
     max_concurrent_runs: int = Field(default=4, ge=1, description="ansible-runner runs at once")
