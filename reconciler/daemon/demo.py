@@ -71,9 +71,7 @@ def build_inventory(sim: Simulator, root: Path, collections: Path) -> Path:
     (images / IMAGE_NAME).write_text(f"image {IMAGE_NAME}\n")
     for name, values in hosts.items():
         node_dir = sim.node(name).node_dir
-        values.update({
-            "kraken_boot_marker": str(node_dir / "state.json"),
-            "kraken_phone_home_marker": str(node_dir / "phoned-home"),
+        values.update({  # the node's "file system", for the self-context (image, busy) steps
             "kraken_image_dir": str(node_dir / "fs" / "image"),
             "kraken_busy_file": str(node_dir / "fs" / "busy"),
         })

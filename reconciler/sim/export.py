@@ -13,7 +13,9 @@ directory, by :func:`write_files`:
     the host vars ``kraken_platform`` (ipmi|redfish), ``kraken_mac``, ``kraken_bmc_host``,
     ``kraken_bmc_port`` (IPMI, UDP), ``kraken_redfish_uri`` (``host:port``, the ``baseuri`` of the
     ``community.general.redfish_*`` modules), ``kraken_redfish_ca_file`` (the services' certificate),
-    ``kraken_bmc_credentials_file`` (``credentials.yml`` above) and ``kraken_tftp_root``.
+    ``kraken_bmc_credentials_file`` (``credentials.yml`` above), ``kraken_tftp_root``, and the markers the
+    roles watch: ``kraken_boot_marker`` (the node's ``state.json``) and ``kraken_phone_home_marker``
+    (``phoned-home`` in the node's folder, created by an OS that phones home).
 ``sim.json``
     Machine-readable description (format version 1): ``pid``, ``workdir``, ``tftp_root``,
     ``credentials_file``, ``tls_ca_file``, ``control`` (``{url, token_file}`` or null) and ``nodes``
@@ -78,6 +80,9 @@ def write_files(sim: Simulator, directory: Path, *, group: str = "sim") -> SimFi
             "kraken_redfish_ca_file": str(sim.tls.cert_file),
             "kraken_bmc_credentials_file": str(credentials),
             "kraken_tftp_root": str(sim.tftp_root),
+            # what the roles watch on a simulated node: its state (boot outcome) and the OS's phone-home
+            "kraken_boot_marker": str(node.state_file),
+            "kraken_phone_home_marker": str(node.node_dir / "phoned-home"),
         }
     inventory = directory / "inventory.yml"
     _write_atomic(
