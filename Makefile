@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
-#   make demo   - a simulated cluster, planned end to end (the main job)
+#   make demo   - a simulated cluster converging end to end (the main job)
 #   make test   - the whole test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
