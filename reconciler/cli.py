@@ -352,26 +352,25 @@ def events(api_url: str, follow: bool, host: str | None, after: int, fmt: str) -
             click.echo(f"{event.id:>7} {when} {event.kind.value:<18} {about} {event.message}".rstrip())
 
 
-@main.command()
-@_api_option
-@_token_option
-@click.argument("pattern", required=False)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@_handle_errors
-def freeze(api_url: str, token_file: Path | None, pattern: str | None, fmt: str) -> None:
-    """Stop running steps on hosts matching PATTERN (all hosts if omitted); discoveries are still recorded."""
-    _print_freeze(_client(api_url, token_file).freeze(pattern), "froze", fmt)
+def _freeze_command(name: str, verb: str, doc: str) -> click.Command:
+    """``kraken freeze`` and ``kraken thaw``: the same request to two routes."""
+
+    @main.command(name=name, help=doc)
+    @_api_option
+    @_token_option
+    @click.argument("pattern", required=False)
+    @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+    @_handle_errors
+    def command(api_url: str, token_file: Path | None, pattern: str | None, fmt: str) -> None:
+        client = _client(api_url, token_file)
+        _print_freeze(client.freeze(pattern) if name == "freeze" else client.thaw(pattern), verb, fmt)
+
+    return command
 
 
-@main.command()
-@_api_option
-@_token_option
-@click.argument("pattern", required=False)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@_handle_errors
-def thaw(api_url: str, token_file: Path | None, pattern: str | None, fmt: str) -> None:
-    """Let hosts matching PATTERN (all if omitted) converge again."""
-    _print_freeze(_client(api_url, token_file).thaw(pattern), "thawed", fmt)
+freeze = _freeze_command("freeze", "froze", "Stop running steps on hosts matching PATTERN (all hosts if omitted); "
+                         "discoveries are still recorded.")
+thaw = _freeze_command("thaw", "thawed", "Let hosts matching PATTERN (all if omitted) converge again.")
 
 
 def _print_freeze(result: Any, verb: str, fmt: str) -> None:

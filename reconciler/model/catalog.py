@@ -74,6 +74,26 @@ class Mutation:
     disruptive: bool
     description: str = ""
 
+    @classmethod
+    def from_spec(cls, spec: MutationSpec, *, role: str, role_dir: Path, where: str) -> Mutation:
+        """Resolve one ``mutations:`` entry of role ``role`` (fully qualified) found in ``role_dir``."""
+        return cls(
+            id=MutationId(f"{role}:{spec.name}"),
+            role=role,
+            name=spec.name,
+            tasks_file=role_dir / "tasks" / spec.tasks_file,
+            where=where,
+            mutates={var: (t.from_, t.to) for var, t in spec.mutates.items()},
+            requires=dict(spec.requires),
+            excludes=dict(spec.excludes),
+            context=spec.context,
+            timeout=spec.timeout,
+            failto=dict(spec.failto),
+            cost=spec.cost,
+            disruptive=spec.disruptive,
+            description=spec.description,
+        )
+
     def summary(self) -> str:
         """``power POWER_OFF→POWER_ON`` for logs and tables."""
         return ", ".join(f"{var} {a}→{b}" for var, (a, b) in self.mutates.items())
@@ -193,7 +213,7 @@ class Catalog:
         probe_ids: list[MutationId] = []
         discovers = set(meta.discovers)
         for index, spec in enumerate(meta.mutations):
-            mutation = _resolve(fqcn, role_dir, doc, index, spec)
+            mutation = Mutation.from_spec(spec, role=fqcn, role_dir=role_dir, where=doc.where(("mutations", index)))
             if self._claim_id(mutation.id, mutation.where, problems):
                 self.mutations[mutation.id] = mutation
                 mutation_ids.append(mutation.id)
@@ -235,25 +255,6 @@ def _role_parameters(role_dir: Path) -> set[str]:
                 if isinstance(entry, dict):
                     names.update(str(key) for key in (entry.get("options") or {}))
     return names
-
-
-def _resolve(fqcn: str, role_dir: Path, doc: YamlDocument, index: int, spec: MutationSpec) -> Mutation:
-    return Mutation(
-        id=MutationId(f"{fqcn}:{spec.name}"),
-        role=fqcn,
-        name=spec.name,
-        tasks_file=role_dir / "tasks" / spec.tasks_file,
-        where=doc.where(("mutations", index)),
-        mutates={var: (t.from_, t.to) for var, t in spec.mutates.items()},
-        requires=dict(spec.requires),
-        excludes=dict(spec.excludes),
-        context=spec.context,
-        timeout=spec.timeout,
-        failto=dict(spec.failto),
-        cost=spec.cost,
-        disruptive=spec.disruptive,
-        description=spec.description,
-    )
 
 
 def _resolve_probe(fqcn: str, role_dir: Path, spec: ProbeSpec) -> Probe:

@@ -103,24 +103,10 @@ def write_collection(root: Path, state: StateDecl, roles: MutationDecl, *,
 
 
 def _mutation(fqcn: str, role: str, index: int, spec: MutationSpec) -> Mutation:
-    """Mirror of the loader's resolution (``reconciler.model.catalog._resolve``) without a YAML document."""
+    """The loader's own resolution, for a role that lives in memory."""
     role_dir = _MEMORY / "roles" / role
-    return Mutation(
-        id=MutationId(f"{fqcn}:{spec.name}"),
-        role=fqcn,
-        name=spec.name,
-        tasks_file=role_dir / "tasks" / spec.tasks_file,
-        where=f"{role_dir}/meta/kraken.yml: mutations[{index}]",
-        mutates={var: (t.from_, t.to) for var, t in spec.mutates.items()},
-        requires=dict(spec.requires),
-        excludes=dict(spec.excludes),
-        context=spec.context,
-        timeout=spec.timeout,
-        failto=dict(spec.failto),
-        cost=spec.cost,
-        disruptive=spec.disruptive,
-        description=spec.description,
-    )
+    where = f"{role_dir}/meta/kraken.yml: mutations[{index}]"
+    return Mutation.from_spec(spec, role=fqcn, role_dir=role_dir, where=where)
 
 
 def _plain(data: Any) -> Any:
