@@ -40,20 +40,6 @@ options:
     type: str
     default: query
     choices: [query, "on", "off", shutdown, reset, cycle, reboot]
-  username:
-    description: BMC user (overrides the one in O(credentials_file)).
-    type: str
-  password:
-    description: BMC password. Prefer O(credentials_file), which keeps it out of task arguments.
-    type: str
-  credentials_file:
-    description:
-      - "YAML file C({NODE: {username: U, password: P}}) on the machine running the module; must not be
-        readable by group or others."
-    type: path
-  credentials_key:
-    description: The node's key in O(credentials_file), usually its inventory name.
-    type: str
   ca_file:
     description: PEM file of the certificate authority (or self-signed certificate) to trust.
     type: path
@@ -71,10 +57,8 @@ options:
         power state. 0 queries once.
     type: float
     default: 0.0
-  poll_interval:
-    description: Seconds between polls.
-    type: float
-    default: 0.5
+extends_documentation_fragment:
+  - kraken.layercake.bmc
 attributes:
   check_mode:
     support: full
