@@ -99,7 +99,7 @@ def main() -> None:
         catalog, _ = load_graph(COLLECTIONS)
         # the same collections farm and ansible environment the reconciler's executor uses
         probe = AnsibleRunnerExecutor(root / "env", catalog.collections)
-        env = {**os.environ, **probe._env}
+        env = {**os.environ, **probe.environment}
         base, ours, runs = [], [], []
         for i in range(args.repeat):
             base.append(baseline(inventory, env, args.hosts))

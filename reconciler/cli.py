@@ -442,17 +442,5 @@ def _print_plan_table(report: Any) -> None:
     console.print(", ".join(f"{count} {status}" for status, count in counts.items()) or "no hosts")
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI in-process and return its exit code (for tests and embedding)."""
-    try:
-        main.main(args=list(argv) if argv is not None else None, prog_name="kraken", standalone_mode=False)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    return 0
-
-
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -61,7 +61,7 @@ class DemoResult:
     workdir: Path
 
 
-def build_inventory(sim: Simulator, root: Path, collections: Path) -> Path:
+def build_inventory(sim: Simulator, root: Path) -> Path:
     """The demo's inventory: the simulator's hosts (BMC addresses, MACs …) and the cluster's desired state."""
     files = write_files(sim, root / "simfiles")
     fragment = yaml.safe_load(files.inventory.read_text())
@@ -105,7 +105,7 @@ async def run_demo(*, nodes: int, workdir: Path, collections: Sequence[Path], li
             if node not in {n.name for n in sim.nodes} or not knob:
                 raise UserError(f"--fault {fault!r}: expected NODE:KNOB with NODE one of the simulated nodes")
             sim.set_fault(node, knob)
-        inventory = build_inventory(sim, workdir, collections[0])
+        inventory = build_inventory(sim, workdir)
         settings = Settings.model_validate({
             "inventory": inventory, "collections": list(collections), "state_dir": workdir / "state",
             "api": {"listen": listen}, "engine": {"resync_interval": 0, "straggler_wait": 2.0},

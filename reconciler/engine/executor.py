@@ -93,7 +93,8 @@ class AnsibleRunnerExecutor:
         self.runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.keep_runs = keep_runs
         self._slots = asyncio.Semaphore(max_concurrent)
-        self._env = _ansible_environment(work_dir, collections, envvars or {})
+        self.environment = _ansible_environment(work_dir, collections, envvars or {})
+        """What every run's ansible-playbook gets: our collections, a private ANSIBLE_HOME, no user config."""
 
     async def run(self, request: RunRequest, *, cancel: asyncio.Event | None = None) -> RunResult:
         async with self._slots:
@@ -127,7 +128,7 @@ class AnsibleRunnerExecutor:
                 return True
             return False
 
-        env = {**self._env, "KRAKEN_RUN_ID": request.run_id}
+        env = {**self.environment, "KRAKEN_RUN_ID": request.run_id}
         runner = ansible_runner.run(
             private_data_dir=str(data_dir),
             ident=request.run_id,

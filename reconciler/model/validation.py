@@ -9,7 +9,7 @@ while loading; here we check what needs the whole catalog. Checks that need the 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from reconciler.errors import Problem
@@ -129,8 +129,3 @@ def _unknown_variable(catalog: Catalog, where: str, key: str, var: str) -> Probl
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]}?)" if close else ""
-
-
-def describe_values(values: Mapping[str, str]) -> str:
-    """``power=POWER_ON, runstate=SYNC`` for messages."""
-    return ", ".join(f"{k}={v}" for k, v in values.items()) or "(nothing)"
