@@ -3,8 +3,9 @@
 This is the only module that imports ``ansible_runner``. A run gets a private data dir (0700: the
 inventory in it holds hostvars) under ``<work>/runs/<run id>/``, kept as the operator's record
 (``artifacts/<run id>/stdout``) and pruned to the newest ``keep_runs``. Per-host outcomes come from the
-run's events, never from its exit code: one host's failure does not fail its batch-mates, and a host
-with no terminal event is ``MISSING`` (its state must be re-observed), never a success.
+lines the ``kraken.core.reconciler`` callback streams while the run goes on
+(:mod:`reconciler.engine.resultstream`), never from the exit code: one host's failure does not fail its
+batch-mates, and a host with no final tally is ``MISSING`` (its state must be re-observed), never a success.
 
 Cancellation (timeout or shutdown) kills ansible-playbook's process group *and* every process that
 carries the run's ``KRAKEN_RUN_ID`` in its environment: ansible's workers call ``setsid()``, so module
@@ -28,7 +29,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.engine.play import build_inventory, build_play
+from reconciler.engine.resultstream import open_result_stream
 from reconciler.model.catalog import Mutation
+from reconciler.model.runrecords import Record, ResultRecord, ResultStatus, StatsRecord
 from reconciler.model.sources import CollectionSource
 
 __all__ = ["AnsibleRunnerExecutor", "Executor", "HostOutcome", "HostResult", "RunRequest", "RunResult"]
@@ -94,29 +97,40 @@ class AnsibleRunnerExecutor:
         self.keep_runs = keep_runs
         self._slots = asyncio.Semaphore(max_concurrent)
         self.environment = _ansible_environment(work_dir, collections, envvars or {})
-        """What every run's ansible-playbook gets: our collections, a private ANSIBLE_HOME, no user config."""
+        """What every run's ansible-playbook gets: our collections and callback, a private ANSIBLE_HOME."""
 
     async def run(self, request: RunRequest, *, cancel: asyncio.Event | None = None) -> RunResult:
         async with self._slots:
+            collector = _ResultCollector(request.hostvars, request.on_progress)
             stop = threading.Event()
             watcher = asyncio.create_task(_relay(cancel, stop)) if cancel is not None else None
             try:
-                return await asyncio.to_thread(self._run_blocking, request, stop)
+                async with open_result_stream(request.run_id, collector.consume) as stream:
+                    process = await asyncio.to_thread(self._run_blocking, request, stop, stream.environment)
+                    if not await stream.drained(_DRAIN_SECONDS):
+                        log.warning("run=%s the result stream stayed open after the run ended", request.run_id)
+                    reported = stream.started
             finally:
                 if watcher is not None:
                     watcher.cancel()
                 self._prune()
+        if not reported:
+            log.error("run=%s the kraken.core.reconciler callback reported nothing (is kraken.core in the "
+                      "collections path?); see %s", request.run_id, process.data_dir)
+        results = collector.results(cancelled=process.cancelled, reported=reported)
+        log.info("run=%s mutation=%s hosts=%d status=%s rc=%s seconds=%.2f", request.run_id, request.mutation.id,
+                 len(request.hostvars), process.status, process.rc, process.seconds)
+        return RunResult(request.run_id, process.status, process.rc, process.seconds, results, process.data_dir)
 
     # -- the blocking part, in a worker thread --------------------------------------------------
 
-    def _run_blocking(self, request: RunRequest, stop: threading.Event) -> RunResult:
+    def _run_blocking(self, request: RunRequest, stop: threading.Event, stream_env: Mapping[str, str]) -> _Process:
         import ansible_runner
 
         data_dir = self.runs_dir / request.run_id
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
         timeout = request.timeout if request.timeout is not None else request.mutation.timeout
         deadline = time.monotonic() + timeout if timeout else None
-        collector = _EventCollector(request.hostvars, request.on_progress)
         started = time.monotonic()
         cancelled = threading.Event()
 
@@ -128,27 +142,22 @@ class AnsibleRunnerExecutor:
                 return True
             return False
 
-        env = {**self.environment, "KRAKEN_RUN_ID": request.run_id}
         runner = ansible_runner.run(
             private_data_dir=str(data_dir),
             ident=request.run_id,
             playbook=build_play(request.mutation),
             inventory=build_inventory(request.mutation, request.hostvars),
-            envvars=env,
+            envvars={**self.environment, **stream_env},
             forks=max(1, request.forks or len(request.hostvars)),
             quiet=True,
-            event_handler=collector.handle,
+            event_handler=_skip_event_files,
             cancel_callback=should_cancel,
             settings={"pexpect_timeout": 0.2},
             rotate_artifacts=0,
         )
         if cancelled.is_set():
             _kill_run_processes(request.run_id)  # whatever escaped the process group meanwhile
-        seconds = time.monotonic() - started
-        results = collector.results(cancelled=cancelled.is_set())
-        log.info("run=%s mutation=%s hosts=%d status=%s rc=%s seconds=%.2f", request.run_id, request.mutation.id,
-                 len(request.hostvars), runner.status, runner.rc, seconds)
-        return RunResult(request.run_id, runner.status, runner.rc, seconds, results, data_dir)
+        return _Process(runner.status, runner.rc, time.monotonic() - started, cancelled.is_set(), data_dir)
 
     def _prune(self) -> None:
         runs = sorted((p for p in self.runs_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
@@ -156,8 +165,26 @@ class AnsibleRunnerExecutor:
             shutil.rmtree(old, ignore_errors=True)
 
 
-class _EventCollector:
-    """Turns runner events into per-host outcomes and discoveries, in memory (no job_events files)."""
+# After ansible-playbook exits, its last lines may still wait in the socket: this long at most.
+_DRAIN_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class _Process:
+    status: str
+    rc: int | None
+    seconds: float
+    cancelled: bool
+    data_dir: Path
+
+
+def _skip_event_files(_event: dict[str, Any]) -> bool:
+    """Per-host results come from our callback's stream; runner need not write an event file per event."""
+    return False
+
+
+class _ResultCollector:
+    """Turns the callback's records into per-host outcomes and discoveries."""
 
     def __init__(self, hosts: Iterable[str], on_progress: Callable[[HostResult], None] | None = None) -> None:
         self._hosts = list(hosts)
@@ -166,36 +193,28 @@ class _EventCollector:
         self._unreachable: dict[str, str] = {}
         self._discovered: dict[str, dict[str, str]] = {}
         self._processed: set[str] = set()
-        self._lock = threading.Lock()
 
-    def handle(self, event: dict[str, Any]) -> bool:
-        kind = event.get("event", "")
-        data = event.get("event_data") or {}
-        host = data.get("host")
-        result = data.get("res") or {}
+    def consume(self, record: Record) -> None:
         progress = None
-        with self._lock:
-            if kind == "runner_on_ok" and host:
-                found = result.get("kraken_discovered")
-                if isinstance(found, dict):
-                    values = self._discovered.setdefault(host, {})
-                    values.update({str(k): str(v) for k, v in found.items()})
-                    progress = HostResult(host, HostOutcome.OK, dict(values))
-            elif kind == "runner_on_failed" and host and not data.get("ignore_errors"):
-                self._failed[host] = _message(result)
-                found_so_far = dict(self._discovered.get(host, {}))
-                progress = HostResult(host, HostOutcome.FAILED, found_so_far, self._failed[host])
-            elif kind == "runner_on_unreachable" and host:
-                self._unreachable[host] = _message(result)
+        if isinstance(record, ResultRecord) and record.host in self._hosts:
+            host = record.host
+            if record.status is ResultStatus.OK and record.discovered:
+                values = self._discovered.setdefault(host, {})
+                values.update(record.discovered)
+                progress = HostResult(host, HostOutcome.OK, dict(values))
+            elif record.status is ResultStatus.FAILED and not record.ignored:
+                self._failed[host] = record.message or "failed"
+                progress = HostResult(host, HostOutcome.FAILED, dict(self._discovered.get(host, {})),
+                                      self._failed[host])
+            elif record.status is ResultStatus.UNREACHABLE:
+                self._unreachable[host] = record.message or "unreachable"
                 progress = HostResult(host, HostOutcome.UNREACHABLE, {}, self._unreachable[host])
-            elif kind == "playbook_on_stats":
-                for key in ("ok", "failures", "dark", "skipped", "changed", "rescued", "ignored"):
-                    self._processed.update((data.get(key) or {}).keys())
+        elif isinstance(record, StatsRecord):
+            self._processed.update(record.hosts)
         if progress is not None and self._on_progress is not None:
             self._on_progress(progress)
-        return False  # consumed here; the run's stdout file is the operator's record
 
-    def results(self, *, cancelled: bool) -> dict[str, HostResult]:
+    def results(self, *, cancelled: bool, reported: bool) -> dict[str, HostResult]:
         out = {}
         for host in self._hosts:
             discovered = self._discovered.get(host, {})
@@ -207,14 +226,12 @@ class _EventCollector:
                 out[host] = HostResult(host, HostOutcome.OK, discovered)
             elif cancelled:
                 out[host] = HostResult(host, HostOutcome.CANCELLED, discovered, "the run was stopped")
+            elif not reported:
+                out[host] = HostResult(host, HostOutcome.MISSING, discovered,
+                                       "the kraken.core.reconciler callback reported nothing for this run")
             else:
                 out[host] = HostResult(host, HostOutcome.MISSING, discovered, "no result from ansible for this host")
         return out
-
-
-def _message(result: Mapping[str, Any]) -> str:
-    message = str(result.get("msg") or result.get("stderr") or result.get("reason") or "failed")
-    return message.strip().splitlines()[0][:500] if message.strip() else "failed"
 
 
 async def _relay(cancel: asyncio.Event, stop: threading.Event) -> None:
@@ -263,5 +280,6 @@ def _ansible_environment(work_dir: Path, collections: Sequence[CollectionSource]
         "ANSIBLE_CONFIG": str(config),
         "ANSIBLE_GATHERING": "explicit",
         "ANSIBLE_DEPRECATION_WARNINGS": "False",
+        "ANSIBLE_CALLBACKS_ENABLED": "kraken.core.reconciler",
         **extra,
     }

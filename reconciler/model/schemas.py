@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from reconciler.model.metadata import CollectionMeta, RoleMeta
 from reconciler.model.reports import PlanReport, ValidationReport
+from reconciler.model.runrecords import CallbackRecord
 
 __all__ = ["SCHEMAS", "generate", "render_schema"]
 
@@ -22,6 +23,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "role-meta": RoleMeta,
     "plan-report": PlanReport,
     "validation-report": ValidationReport,
+    "callback-record": CallbackRecord,
 }
 
 

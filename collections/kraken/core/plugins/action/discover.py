@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 """Action plugin kraken.core.discover: report observed state values to the Kraken reconciler.
 
-The values travel in the task result under ``kraken_discovered``; the reconciler (and the node agent)
-read them from the run's events. Validation here is a courtesy to role authors: the reconciler checks
+The values travel in the task result under ``kraken_discovered``; the ``kraken.core.reconciler`` callback
+streams them to the reconciler (or the node agent) with the host's result. Validation here is a courtesy to role authors: the reconciler checks
 every reported variable and value against its catalog again and drops (and counts) what is not allowed.
 """
 
