@@ -373,6 +373,28 @@ freeze = _freeze_command("freeze", "froze", "Stop running steps on hosts matchin
 thaw = _freeze_command("thaw", "thawed", "Let hosts matching PATTERN (all if omitted) converge again.")
 
 
+@main.group()
+def key() -> None:
+    """Heartbeat keys: each node's key is derived from the reconciler's secret and never sent."""
+
+
+@key.command()
+@click.argument("host")
+@click.option("--secret-file", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The reconciler's heartbeat secret (a 0600 file, as `kraken serve --secret-file` reads).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle_errors
+def derive(host: str, secret_file: Path, fmt: str) -> None:
+    """Print HOST's heartbeat key (hex), for its agent's --key-file (install it 0600, on that node only)."""
+    from reconciler.sync.keys import derive_node_key, read_secret
+
+    try:
+        node_key = derive_node_key(read_secret(secret_file), host).hex()
+    except ValueError as exc:
+        raise UserError(f"host {exc}; use the node's name as the inventory spells it") from None
+    click.echo(json.dumps({"host": host, "key": node_key}) if fmt == "json" else node_key)
+
+
 def _print_freeze(result: Any, verb: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(result.model_dump_json(indent=2))

@@ -8,14 +8,14 @@ Hierarchy (under ``reconciler.errors.UserError``)::
     UserError
     └── ApiError                  a request to a running reconciler failed (client side)
     └── TokenFileError            a bearer-token file is missing, empty or readable by others
+                                  (reconciler.secretfile.SecretFileError, shared with the heartbeats)
     └── ListenError               the API cannot listen where asked (non-loopback, port in use)
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from reconciler.errors import UserError
+from reconciler.secretfile import SecretFileError as TokenFileError  # the API's name for its token file's errors
 
 __all__ = ["ApiError", "ListenError", "TokenFileError"]
 
@@ -31,14 +31,6 @@ class ApiError(UserError):
         super().__init__(message)
         self.url = url
         self.status = status
-
-
-class TokenFileError(UserError):
-    """A bearer-token file cannot be used; ``path`` names it."""
-
-    def __init__(self, path: Path, message: str) -> None:
-        super().__init__(f"token file {path}: {message}")
-        self.path = path
 
 
 class ListenError(UserError):
