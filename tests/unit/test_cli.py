@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from farm import kraken_collections_path
 
 from reconciler.cli import main
 
@@ -178,10 +179,7 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
 
 def test_default_collections_are_the_ones_ansible_finds(tmp_path: Path) -> None:
     """Without -c, ANSIBLE_COLLECTIONS_PATH (ansible-core's own configuration) decides."""
-    farm = tmp_path / "ansible_collections" / "kraken"
-    farm.mkdir(parents=True)
-    for name in ("core", "layercake"):
-        (farm / name).symlink_to(Path("collections/kraken", name).resolve())
+    kraken_collections_path(tmp_path)
     exe = Path(sys.executable).with_name("kraken")
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(tmp_path), "ANSIBLE_CONFIG": str(tmp_path / "none.cfg")}
     found = subprocess.run([exe, "validate", "--format", "json"], capture_output=True, text=True, timeout=120,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from farm import kraken_collections_path
 
 PLAYBOOKS = Path("playbooks")
 
@@ -38,8 +40,10 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     assert "kraken-serve.service" not in result.stderr, result.stderr  # no warning about our unit
 
 
-def test_install_playbook_passes_syntax_check() -> None:
+@pytest.mark.parametrize("playbook", ["install-reconciler.yml", "install-agent.yml"])
+def test_install_playbooks_pass_syntax_check(playbook: str, tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("ansible-playbook")
-    result = subprocess.run([str(exe), "--syntax-check", "-i", "localhost,", str(PLAYBOOKS / "install-reconciler.yml")],
-                            capture_output=True, text=True, timeout=120, check=False)
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(kraken_collections_path(tmp_path))}
+    result = subprocess.run([str(exe), "--syntax-check", "-i", "localhost,", str(PLAYBOOKS / playbook)],
+                            capture_output=True, text=True, timeout=120, check=False, env=env)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from farm import kraken_collections_path
 
 pytestmark = [
     pytest.mark.integration,
@@ -21,11 +22,8 @@ BIN = Path(sys.executable).parent
 
 
 def test_ansible_lint_is_clean(tmp_path: Path) -> None:
-    farm = tmp_path / "ansible_collections" / "kraken"
-    farm.mkdir(parents=True)
-    for name in ("core", "layercake"):
-        (farm / name).symlink_to(REPO / "collections" / "kraken" / name, target_is_directory=True)
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(tmp_path), "ANSIBLE_HOME": str(tmp_path / "home"),
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(kraken_collections_path(tmp_path)),
+           "ANSIBLE_HOME": str(tmp_path / "home"),
            "NO_COLOR": "1", "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", os.defpath)])}
     done = subprocess.run([str(BIN / "ansible-lint"), "--offline", "-c", "collections/.ansible-lint", "-f", "pep8",
                            "collections", "tests/molecule"], cwd=REPO, env=env, capture_output=True, text=True,

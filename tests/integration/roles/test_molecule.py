@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from farm import kraken_collections_path
 
 from reconciler.sim import Simulator, write_files
 
@@ -30,16 +31,13 @@ SCENARIOS = sorted(p.parent.name for p in (REPO / "tests" / "molecule").glob("*/
 
 
 def test_every_scenario_is_collected() -> None:
-    assert {"power", "pxe", "image"} <= set(SCENARIOS)
+    assert {"power", "pxe", "image", "agent"} <= set(SCENARIOS)
 
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_molecule_scenario(scenario: str, tmp_path: Path) -> None:
-    farm = tmp_path / "collections" / "ansible_collections" / "kraken"
-    farm.mkdir(parents=True)
-    for name in ("core", "layercake"):
-        (farm / name).symlink_to(REPO / "collections" / "kraken" / name, target_is_directory=True)
+    collections = kraken_collections_path(tmp_path / "collections")
     home = tmp_path / "ansible-home"
     home.mkdir()
     with Simulator(2, workdir=tmp_path / "sim", platform="alternate", graceful_timeout=1.0) as sim:
@@ -52,7 +50,7 @@ def test_molecule_scenario(scenario: str, tmp_path: Path) -> None:
             "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
             "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"),
             "KRAKEN_SIM_DIR": str(sim.workdir),
-            "KRAKEN_COLLECTIONS_PATH": str(farm.parent.parent),
+            "KRAKEN_COLLECTIONS_PATH": str(collections),
             "NO_COLOR": "1",
         }
         (tmp_path / "ansible.cfg").write_text("[defaults]\nretry_files_enabled = False\n")
