@@ -228,10 +228,12 @@ def serve(inventory: Path | None, collection_paths: tuple[Path, ...], state_dir:
 @click.option("--timeout", type=float, default=600, show_default=True, help="Give up after this many seconds.")
 @click.option("--fault", "faults", multiple=True, metavar="NODE:KNOB",
               help="Set a simulator fault knob at the start, e.g. n02:power_stuck (repeatable).")
+@click.option("--roll", "roll_to", metavar="IMAGE",
+              help="Once converged, roll every node to this image (an inventory edit starts it), e.g. demo-2026.12.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_handle_errors
 def demo(nodes: int, workdir: Path | None, collection_paths: tuple[Path, ...], listen: str, timeout: float,
-         faults: tuple[str, ...], fmt: str) -> None:
+         faults: tuple[str, ...], roll_to: str | None, fmt: str) -> None:
     """A simulated cluster converging end to end on this machine: BMCs, PXE boot, images, the reconciler."""
     import asyncio
     import tempfile
@@ -246,16 +248,21 @@ def demo(nodes: int, workdir: Path | None, collection_paths: tuple[Path, ...], l
         progress = _DemoProgress(enabled=fmt == "text")
         with progress:
             result = asyncio.run(run_demo(nodes=nodes, workdir=root, collections=collections, listen=listen,
-                                          timeout=timeout, faults=faults, on_progress=progress.update))
+                                          timeout=timeout, faults=faults, roll_to=roll_to,
+                                          on_progress=progress.update))
     if fmt == "json":
         click.echo(json.dumps({"converged": result.converged, "seconds": round(result.seconds, 1),
                                "steps": result.steps, "failures": result.failures, "timeouts": result.timeouts,
+                               "rolled": result.rolled, "roll_seconds": round(result.roll_seconds, 1),
                                "nodes": [n.model_dump(mode="json") for n in result.nodes]}, indent=2))
     else:
         verdict = "converged" if result.converged else f"NOT converged after {timeout:g}s"
         click.echo(f"{len(result.nodes)} nodes {verdict} in {result.seconds:.1f}s: {result.steps} steps, "
                    f"{result.failures} failed attempts, {result.timeouts} timeouts (self-healed)")
-    if not result.converged:
+        if result.rolled is not None:
+            click.echo(f"rolling update to {roll_to}: " + (f"every node runs it after {result.roll_seconds:.1f}s"
+                                                            if result.rolled else "NOT finished in time"))
+    if not result.converged or result.rolled is False:
         sys.exit(1)
 
 

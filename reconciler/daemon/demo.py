@@ -5,7 +5,9 @@ starts an "OS" that network-boots from the boot file the PXE role writes; the re
 (inventory watched, engine, ansible-runner, SQLite, HTTP API) reconciling them with the shipped
 kraken.core and kraken.layercake roles; progress read back over the API, as ``kraken status`` would.
 Half the nodes are IPMI, half Redfish; with ``--fault`` a fault knob is set on one node at the start
-(e.g. ``n02:power_stuck``) so the self-healing (timeout → HANG → recover) shows.
+(e.g. ``n02:power_stuck``) so the self-healing (timeout → HANG → recover) shows. With ``--roll IMAGE``
+the converged cluster then gets a rolling update, started the way an operator starts one: an edit of
+``kraken_image_name`` in the inventory (the image probe sees the nodes run another image: UPDATE).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -24,6 +27,7 @@ import yaml
 
 from reconciler.api.client import ApiClient
 from reconciler.daemon.serve import run_serve
+from reconciler.engine.persistence import StateDB
 from reconciler.engine.settings import Settings
 from reconciler.errors import UserError
 from reconciler.model.api import NodeDoc
@@ -49,6 +53,9 @@ DEMO_TIMINGS = {
 }
 
 
+_COUNTED = ("step_succeeded", "step_failed", "step_timeout")
+
+
 @dataclass(frozen=True)
 class DemoResult:
     converged: bool
@@ -59,6 +66,8 @@ class DemoResult:
     timeouts: int
     api: str
     workdir: Path
+    rolled: bool | None = None  # None: no rolling update asked for
+    roll_seconds: float = 0.0
 
 
 def build_inventory(sim: Simulator, root: Path) -> Path:
@@ -66,9 +75,7 @@ def build_inventory(sim: Simulator, root: Path) -> Path:
     files = write_files(sim, root / "simfiles")
     fragment = yaml.safe_load(files.inventory.read_text())
     hosts = fragment["all"]["children"]["sim"]["hosts"]
-    images = root / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    (images / IMAGE_NAME).write_text(f"image {IMAGE_NAME}\n")
+    images = publish_image(root, IMAGE_NAME)
     for name, values in hosts.items():
         node_dir = sim.node(name).node_dir
         values.update({  # the node's "file system", for the self-context (image, busy) steps
@@ -78,10 +85,9 @@ def build_inventory(sim: Simulator, root: Path) -> Path:
     inventory = root / "inventory"
     (inventory / "group_vars").mkdir(parents=True, exist_ok=True)
     (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {"compute": {"hosts": hosts}}}}))
-    (inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump({
+    set_image_name(inventory, IMAGE_NAME, {
         "kraken_power": "POWER_ON",
         "kraken_image": "ACTIVE",
-        "kraken_image_name": IMAGE_NAME,
         "kraken_image_base_url": images.as_uri(),
         "kraken_pxe_dnsmasq_dir": str(root / "dnsmasq"),
         "kraken_pxe_exec": OS_EXEC,
@@ -89,15 +95,46 @@ def build_inventory(sim: Simulator, root: Path) -> Path:
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
         **DEMO_TIMINGS,
-    }, sort_keys=False))
+    })
     return inventory
 
 
+def publish_image(root: Path, name: str) -> Path:
+    """Put an image named ``name`` in the demo's image repository; returns the repository."""
+    images = root / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    (images / name).write_text(f"image {name}\n")
+    return images
+
+
+def set_image_name(inventory: Path, name: str, rest: dict[str, Any] | None = None) -> None:
+    """Write the cluster's group variables with ``kraken_image_name: name`` (the other values kept)."""
+    path = inventory / "group_vars" / "all.yml"
+    values = rest if rest is not None else yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**values, "kraken_image_name": name}, sort_keys=False))
+
+
+def running_images(sim: Simulator) -> dict[str, str]:
+    """Which image each simulated node runs, read from its file system ('' when none)."""
+    found = {}
+    for node in sim.nodes:
+        marker = node.node_dir / "fs" / "image" / "running"
+        found[node.name] = marker.read_text().strip() if marker.is_file() else ""
+    return found
+
+
 async def run_demo(*, nodes: int, workdir: Path, collections: Sequence[Path], listen: str, timeout: float,
-                   faults: Sequence[str] = (), on_progress: Any = None) -> DemoResult:
-    """Start the simulated cluster and the reconciler, wait until every node converged (or ``timeout``)."""
+                   faults: Sequence[str] = (), roll_to: str | None = None, on_progress: Any = None) -> DemoResult:
+    """Start the simulated cluster and the reconciler, wait until every node converged (or ``timeout``).
+
+    With ``roll_to``, then roll every node to that image by editing the inventory, and wait until every node
+    runs it and is converged again (within what is left of ``timeout``).
+    """
     if nodes < 1:
         raise UserError("--nodes must be at least 1")
+    if roll_to is not None and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", roll_to) or roll_to == IMAGE_NAME):
+        raise UserError(f"--roll {roll_to!r}: name another image than {IMAGE_NAME}, as a plain file name "
+                        "(letters, digits, . _ -), e.g. demo-2026.12")
     workdir.mkdir(parents=True, exist_ok=True)
     with Simulator(nodes, workdir=workdir / "sim", platform="alternate") as sim:
         for fault in faults:
@@ -114,27 +151,43 @@ async def run_demo(*, nodes: int, workdir: Path, collections: Sequence[Path], li
         server = asyncio.create_task(run_serve(settings, stop=stop))
         client = ApiClient(f"http://{listen}")
         started = time.monotonic()
-        converged = False
         current: list[NodeDoc] = []
-        try:
+        rolled: bool | None = None
+        roll_seconds = 0.0
+
+        async def wait_until(done: Any) -> bool:
+            nonlocal current
             while time.monotonic() - started < timeout:
                 if server.done():
                     server.result()  # the reconciler stopped: raise its error
-                    break
+                    return False
                 with contextlib.suppress(UserError):  # not listening yet
                     current = await asyncio.to_thread(client.nodes)
                 if on_progress is not None:
                     on_progress(current, time.monotonic() - started)
-                if current and all(n.status.value == "converged" for n in current):
-                    converged = True
-                    break
+                if current and all(n.status.value == "converged" for n in current) and done():
+                    return True
                 await asyncio.sleep(0.5)
+            return False
+
+        try:
+            converged = await wait_until(lambda: True)
             seconds = time.monotonic() - started
-            events = await asyncio.to_thread(client.events)
+            if roll_to and converged:
+                publish_image(workdir, roll_to)
+                set_image_name(inventory, roll_to)
+                log.info("event=roll image=%s", roll_to)
+                rolled = await wait_until(lambda: set(running_images(sim).values()) == {roll_to})
+                roll_seconds = time.monotonic() - started - seconds
         finally:
             stop.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server, timeout=60)
-        kinds = [e.kind.value for e in events]
+        # Read from the stopped reconciler's journal: everything is committed there, nothing is still in flight.
+        db = StateDB(workdir / "state" / "state.db", read_only=True)
+        try:
+            kinds = [e.kind.value for e in db.events(limit=1_000_000, kinds=_COUNTED)]
+        finally:
+            db.close()
         return DemoResult(converged, seconds, current, kinds.count("step_succeeded"), kinds.count("step_failed"),
-                          kinds.count("step_timeout"), f"http://{listen}", workdir)
+                          kinds.count("step_timeout"), f"http://{listen}", workdir, rolled, roll_seconds)

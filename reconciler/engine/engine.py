@@ -9,7 +9,9 @@ The contract fits in a minute (STYLE §7):
 * one place that maps a step's outcome to what happens next, :meth:`Engine._complete`: observed ``to``
   values → success (backoff reset); something else observed → replan at once; a timeout → the ``failto``
   values are recorded, the role's ``interrupt`` entry point (if any) is told, and the host replans;
-  a failure → exponential backoff per (host, mutation), the host marked failed after ``max_attempts``.
+  a failure → exponential backoff per (host, mutation), the host marked failed after ``max_attempts``;
+* agentless hosts are probed (:mod:`~reconciler.engine.probing`) in rounds, on config changes and when a
+  probe starts to apply; what a probe reports is discovered state like any other.
 
 Steps of many hosts that are ready within ``batch_window`` run as one ansible-runner run; runs are
 bounded in number; disruptive steps hold a slot of the disruption budget; step starts are rate limited.
@@ -37,6 +39,7 @@ from reconciler.engine.journal import Journal
 from reconciler.engine.limits import BackoffPolicy, DisruptionBudget, StartRateLimiter
 from reconciler.engine.metrics import EngineMetrics, FleetSnapshot
 from reconciler.engine.persistence import BackoffRecord, GenerationRecord, InFlightRecord, StateDB
+from reconciler.engine.probing import Prober, applicable_probes
 from reconciler.engine.settings import EngineSettings
 from reconciler.engine.workqueue import WorkQueue
 from reconciler.errors import Problem
@@ -44,7 +47,7 @@ from reconciler.graph.epistemic import EpistemicGraph
 from reconciler.graph.planner import Plan, Planner
 from reconciler.inventory.desired import InventoryState
 from reconciler.model.api import EventKind, FreezeResult, NodeDoc, NodeStatus
-from reconciler.model.catalog import Catalog, Mutation
+from reconciler.model.catalog import Catalog, Mutation, Probe
 from reconciler.model.reports import PlannedStep, PlanStatus
 from reconciler.model.types import MutationId
 
@@ -122,6 +125,7 @@ class HostRecord:
     reason: str = ""
     plan: Plan | None = None
     running: InFlight | None = None
+    agentless: bool = True  # no agent reports this host's state: the engine probes it
 
 
 class Engine:
@@ -159,8 +163,12 @@ class Engine:
         self._cancel = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._resync: asyncio.Task[None] | None = None
+        self._probe_rounds: asyncio.Task[None] | None = None
         self._run_seq = itertools.count(1)
         self._stopping = False
+        self.prober = Prober(catalog, executor, self.clock, batch_window=settings.batch_window, forks=settings.forks,
+                             grace=settings.timeout_grace, hostvars=self._hostvars, report=self._probed,
+                             cancel=self._cancel)
         metrics.watch(self._snapshot)
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -183,6 +191,8 @@ class Engine:
                          for i in range(self.settings.workers)]
         if self.settings.resync_interval > 0:
             self._resync = asyncio.create_task(self._resync_loop(), name="resync")
+        if self.settings.probe_interval > 0 and self.prober.probes:
+            self._probe_rounds = asyncio.create_task(self._probe_loop(), name="probe rounds")
 
     async def stop(self) -> None:
         """Stop dispatching, cancel runs in flight (their hosts re-observe on the next start), stop workers."""
@@ -193,10 +203,10 @@ class Engine:
         self._flush_timers.clear()
         self._pending.clear()
         self._cancel.set()
-        tasks = [*self._workers, *self._runs, *([self._resync] if self._resync else [])]
-        if self._resync:
-            self._resync.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        loops = [task for task in (self._resync, self._probe_rounds) if task is not None]
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*self._workers, *self._runs, *loops, self.prober.stop(), return_exceptions=True)
 
     @property
     def ready(self) -> bool:
@@ -217,23 +227,29 @@ class Engine:
             del self.hosts[name]
             self._backoff = {k: v for k, v in self._backoff.items() if k[0] != name}
             self.db.forget_host(name)
-        changed = []
+        changed: list[str] = []
+        probe_again: list[str] = []
         for name, wanted in state.hosts.items():
             record = self.hosts.get(name)
             if record is None:
                 record = self.hosts[name] = HostRecord(name)
                 record.discovered = self.graph.forget_unknowables(self._discovered_at_start.pop(name, {}))
                 changed.append(name)  # every new host gets a first pass, managed or not
+            record.agentless = wanted.agent is not True
             if record.desired != wanted.desired or record.config != wanted.config:
                 if name not in changed:
                     self._clear_backoff(name)  # a new desired state deserves fresh attempts
                     changed.append(name)
+                    if record.config != wanted.config:
+                        probe_again.append(name)  # what a probe reports may depend on config (image name)
                 record.desired, record.config = dict(wanted.desired), dict(wanted.config)
         self._recompute_frozen()
         self.metrics.ready.set(1)
         self.journal.emit(EventKind.DESIRED_LOADED, message=f"generation {update.generation} in force",
                           generation=update.generation, commit=update.commit, dirty=update.dirty,
                           hosts=len(state.hosts), changed=len(changed))
+        for name in probe_again:
+            self._probe(self.hosts[name])
         for name in changed:
             self.queue.add(name)
 
@@ -350,6 +366,8 @@ class Engine:
         record = self.hosts.get(host)
         if record is None or record.running is not None:
             return "skipped"  # gone, or a step is running: its completion queues the host again
+        if self.prober.busy(host):
+            return "probing"  # its probes' reports queue the host again
         plan = self.planner.plan(desired=record.desired, discovered=record.discovered, config=record.config)
         record.plan = plan
         if host in self._frozen:
@@ -441,9 +459,7 @@ class Engine:
         started = self.clock.monotonic()
         batch = _Batch(self.queue.add, self.settings.straggler_wait)
         try:
-            inventory = self.inventory
-            assert inventory is not None
-            hostvars = await asyncio.to_thread(_hostvars, inventory, hosts)
+            hostvars = await self._hostvars(hosts)
             loop = asyncio.get_running_loop()
 
             def progress(result: HostResult) -> None:  # runner thread → event loop
@@ -613,10 +629,61 @@ class Engine:
             return
         changes = {k: [record.discovered.get(k), known.get(k)] for k in set(known) | set(record.discovered)
                    if record.discovered.get(k) != known.get(k)}
-        record.discovered = known
+        before, record.discovered = record.discovered, known
         self.db.set_discovered(record.name, known, at=self.clock.time())
+        self._probe(record, unless_applicable_in=before)
         self.journal.emit(EventKind.DISCOVERED, host=record.name, message=", ".join(
             f"{k}={v[1] or 'UNKNOWN'}" for k, v in sorted(changes.items())), source=source, changes=changes)
+
+    # -- probes of agentless hosts -------------------------------------------------------------------
+
+    def _probe(self, record: HostRecord, *, unless_applicable_in: Mapping[str, str] | None = None) -> None:
+        """Ask for the host's applicable probes (only those that did not apply to ``unless_applicable_in``)."""
+        if not record.agentless or record.running is not None or self._stopping:
+            return
+        probes = applicable_probes(self.prober.probes, record.discovered, record.config)
+        if unless_applicable_in is not None:
+            before = {p.id for p in applicable_probes(probes, unless_applicable_in, record.config)}
+            probes = [p for p in probes if p.id not in before]
+        self.prober.request(record.name, probes)
+
+    def _probed(self, host: str, probe: Probe, result: HostResult, run_id: str) -> None:
+        """A probe's news for one host: what it observed is discovered state; a failure changes nothing."""
+        record = self.hosts.get(host)
+        if record is None or (self._stopping and result.outcome is HostOutcome.CANCELLED):
+            return
+        self.metrics.probe_runs.labels(probe=probe.id, outcome=result.outcome.value).inc()
+        source = f"{probe.id} (run {run_id})"
+        accepted = self._valid_values(host, result.discovered, allowed=probe.reports, source=source)
+        if accepted:
+            self._set_discovered(record, accepted, source=source)
+        if result.outcome is not HostOutcome.OK:
+            self.journal.emit(EventKind.PROBE_FAILED, host=host, mutation=probe.id, run_id=run_id,
+                              message=f"{result.outcome.value}: {result.message or 'no report'}; known values kept")
+        self.queue.add(host)
+
+    async def _probe_loop(self) -> None:
+        """Probe rounds: every ``probe_interval`` (± jitter), each agentless host that has nothing to do."""
+        while True:
+            spread = self._rng.uniform(-self.settings.probe_jitter, self.settings.probe_jitter)
+            await asyncio.sleep(self.settings.probe_interval * (1 + spread))
+            for record in list(self.hosts.values()):
+                if self._settled(record):
+                    self._probe(record)
+
+    def _settled(self, record: HostRecord) -> bool:
+        """No step is running, due or waiting for this host (frozen hosts count as settled).
+
+        A host with steps ahead learns its state from them; probing it would only hold its next step.
+        """
+        if record.running is not None or self.prober.busy(record.name):
+            return False
+        plan = self.planner.plan(desired=record.desired, discovered=record.discovered, config=record.config)
+        return plan.status is not PlanStatus.PLANNED or record.name in self._frozen
+
+    async def _hostvars(self, hosts: list[str]) -> dict[str, dict[str, Any]]:
+        inventory = self.inventory
+        return {} if inventory is None else await asyncio.to_thread(_hostvars, inventory, hosts)
 
     # -- freezes and groups ------------------------------------------------------------------------------
 

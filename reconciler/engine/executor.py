@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from reconciler.engine.play import build_inventory, build_play
 from reconciler.engine.resultstream import open_result_stream
-from reconciler.model.catalog import Mutation
+from reconciler.model.catalog import Step
 from reconciler.model.runrecords import Record, ResultRecord, ResultStatus, StatsRecord
 from reconciler.model.sources import CollectionSource
 
@@ -49,12 +49,12 @@ class HostOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class RunRequest:
-    """One mutation for a batch of hosts."""
+    """One step (a mutation's or a probe's entry point) for a batch of hosts."""
 
     run_id: str
-    mutation: Mutation
+    step: Step
     hostvars: Mapping[str, Mapping[str, Any]]  # host -> resolved inventory variables
-    timeout: float | None = None  # seconds; None = the mutation's own timeout (0 = none)
+    timeout: float | None = None  # seconds; None = the step's own timeout (0 = none)
     forks: int | None = None  # default: the batch size
     # Called from the runner's thread as soon as a host reports values (outcome OK, values so far) or
     # fails or is unreachable, so the engine can finish that host's step without waiting for its
@@ -107,18 +107,19 @@ class AnsibleRunnerExecutor:
             try:
                 async with open_result_stream(request.run_id, collector.consume) as stream:
                     process = await asyncio.to_thread(self._run_blocking, request, stop, stream.environment)
-                    if not await stream.drained(_DRAIN_SECONDS):
-                        log.warning("run=%s the result stream stayed open after the run ended", request.run_id)
+                    drained = await stream.drained(_DRAIN_SECONDS)
                     reported = stream.started
+                    if reported and not drained:
+                        log.warning("run=%s the result stream stayed open after the run ended", request.run_id)
             finally:
                 if watcher is not None:
                     watcher.cancel()
                 self._prune()
-        if not reported:
+        if not reported and not process.cancelled:
             log.error("run=%s the kraken.core.reconciler callback reported nothing (is kraken.core in the "
                       "collections path?); see %s", request.run_id, process.data_dir)
         results = collector.results(cancelled=process.cancelled, reported=reported)
-        log.info("run=%s mutation=%s hosts=%d status=%s rc=%s seconds=%.2f", request.run_id, request.mutation.id,
+        log.info("run=%s step=%s hosts=%d status=%s rc=%s seconds=%.2f", request.run_id, request.step.id,
                  len(request.hostvars), process.status, process.rc, process.seconds)
         return RunResult(request.run_id, process.status, process.rc, process.seconds, results, process.data_dir)
 
@@ -129,7 +130,7 @@ class AnsibleRunnerExecutor:
 
         data_dir = self.runs_dir / request.run_id
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
-        timeout = request.timeout if request.timeout is not None else request.mutation.timeout
+        timeout = request.timeout if request.timeout is not None else request.step.timeout
         deadline = time.monotonic() + timeout if timeout else None
         started = time.monotonic()
         cancelled = threading.Event()
@@ -145,8 +146,8 @@ class AnsibleRunnerExecutor:
         runner = ansible_runner.run(
             private_data_dir=str(data_dir),
             ident=request.run_id,
-            playbook=build_play(request.mutation),
-            inventory=build_inventory(request.mutation, request.hostvars),
+            playbook=build_play(request.step),
+            inventory=build_inventory(request.step, request.hostvars),
             envvars={**self.environment, **stream_env},
             forks=max(1, request.forks or len(request.hostvars)),
             quiet=True,

@@ -55,6 +55,8 @@ class EngineMetrics:
         self.discoveries_rejected = Counter("kraken_discoveries_rejected_total",
                                             "Reported values dropped (variable or value not allowed)",
                                             registry=registry)
+        self.probe_runs = Counter("kraken_probe_runs_total", "Per-host probe outcomes (agentless nodes)",
+                                  ["probe", "outcome"], registry=registry)
         self.timeouts = Counter("kraken_step_timeouts_total", "Steps that timed out", ["mutation"], registry=registry)
         self.disruption_waits = Counter("kraken_disruption_budget_waits_total",
                                         "Steps held back by the disruption budget", registry=registry)

@@ -1,4 +1,4 @@
-"""The play a step runs (DESIGN §4): one mutation's entry point for a batch of hosts, and their inventory.
+"""The play a step runs (DESIGN §4): one mutation's or probe's entry point for a batch of hosts, and their inventory.
 
 ``ansible_runner``'s ``role=`` cannot choose an entry point, so the play is generated: ``include_role`` with
 ``tasks_from``. Child-context steps run on the parent (``connection: local``) with the node's hostvars, so a
@@ -12,29 +12,29 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.model.catalog import Mutation
+from reconciler.model.catalog import Step
 from reconciler.model.types import Context
 
 __all__ = ["build_inventory", "build_play"]
 
 
-def build_play(mutation: Mutation) -> list[dict[str, Any]]:
-    """A one-play playbook running ``mutation``'s entry point on every host of the run's inventory."""
-    entry = mutation.tasks_file.name.removesuffix(".yml").removesuffix(".yaml")
+def build_play(step: Step) -> list[dict[str, Any]]:
+    """A one-play playbook running ``step``'s entry point on every host of the run's inventory."""
+    entry = step.tasks_file.name.removesuffix(".yml").removesuffix(".yaml")
     return [{
-        "name": f"kraken {mutation.id}",
+        "name": f"kraken {step.id}",
         "hosts": "all",
         "gather_facts": False,
         "strategy": "free",  # hosts of a batch do not wait for each other
-        "vars": {"kraken_mutation": str(mutation.id)},
+        "vars": {"kraken_mutation": str(step.id)},
         "tasks": [{
-            "name": f"{mutation.id} ({mutation.summary()})",
-            "ansible.builtin.include_role": {"name": mutation.role, "tasks_from": entry},
+            "name": f"{step.id} ({step.summary()})",
+            "ansible.builtin.include_role": {"name": step.role, "tasks_from": entry},
         }],
     }]
 
 
-def build_inventory(mutation: Mutation, hostvars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def build_inventory(step: Step, hostvars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The run's inventory: each host with its resolved hostvars; child steps forced onto the parent.
 
     The interpreter of a child step is the reconciler's own Python, so modules find the libraries
@@ -43,7 +43,7 @@ def build_inventory(mutation: Mutation, hostvars: Mapping[str, Mapping[str, Any]
     hosts: dict[str, dict[str, Any]] = {}
     for host, variables in hostvars.items():
         values = dict(variables)
-        if mutation.context is Context.CHILD:
+        if step.context is Context.CHILD:
             values["ansible_connection"] = "local"
             values["ansible_python_interpreter"] = sys.executable
         hosts[host] = values

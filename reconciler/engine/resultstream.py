@@ -26,6 +26,9 @@ __all__ = ["ResultStream", "open_result_stream"]
 log = logging.getLogger(__name__)
 
 _LINE_LIMIT = 1 << 20  # a result line carries a short message and a few values; this is generous
+# Once the writer's process is gone, its connection (if it made one) waits in the listen queue: the loop
+# accepts it within an iteration or two. Longer than this means there never was one.
+_ACCEPT_GRACE = 0.5
 
 
 class ResultStream:
@@ -38,6 +41,7 @@ class ResultStream:
         self.started = False  # a start line arrived: the plugin is loaded and connected
         self.ended = False  # the stats line arrived: every host's results are in
         self.dropped = 0
+        self._connected = asyncio.Event()
         self._closed = asyncio.Event()
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -47,8 +51,12 @@ class ResultStream:
         return {"KRAKEN_CALLBACK_SOCKET": str(self.path), "KRAKEN_RUN_ID": self.run_id}
 
     async def drained(self, timeout: float) -> bool:
-        """Wait (at most ``timeout``) until the writer closed its end; False if it never did."""
+        """After the writer's process ended: wait (at most ``timeout``) until its lines are all read.
+
+        False if it never connected or did not close its end in time.
+        """
         try:
+            await asyncio.wait_for(self._connected.wait(), _ACCEPT_GRACE)
             await asyncio.wait_for(self._closed.wait(), timeout)
         except TimeoutError:
             return False
@@ -61,6 +69,7 @@ class ResultStream:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        self._connected.set()
         try:
             while line := await reader.readline():
                 self._accept(line)

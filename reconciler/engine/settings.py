@@ -56,6 +56,9 @@ class EngineSettings(_Group):
     start_burst: int = Field(default=200, ge=1, description="Step starts allowed at once before the rate applies")
     resync_interval: Duration = Field(default=600.0, ge=0, description="Full re-reconcile of every host (0 = never)")
     resync_jitter: float = Field(default=0.1, ge=0, le=1, description="± fraction of the resync interval")
+    probe_interval: Duration = Field(default=300.0, ge=0, description="Probe rounds of agentless nodes: how often "
+                                     "their drift is noticed (0 = only on config changes and new conditions)")
+    probe_jitter: float = Field(default=0.1, ge=0, le=1, description="± fraction of the probe interval")
     disruption_budget: dict[str, int | str] = Field(
         default_factory=dict,
         description="Group -> most hosts in a disruptive step at once, absolute (3) or percent ('10%'); "

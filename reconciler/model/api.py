@@ -58,6 +58,7 @@ class EventKind(StrEnum):
     STEP_SUCCEEDED = "step_succeeded"
     STEP_FAILED = "step_failed"
     STEP_TIMEOUT = "step_timeout"
+    PROBE_FAILED = "probe_failed"  # a probe of an agentless node failed; its known values are kept
     NODE_STATUS = "node_status"  # converged / blocked / failed … changed
     FROZEN = "frozen"
     THAWED = "thawed"

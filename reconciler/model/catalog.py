@@ -28,7 +28,7 @@ from reconciler.model.sources import CollectionSource, ansible_default_paths, fi
 from reconciler.model.types import BOOLEAN_HINT, Context, MutationId
 from reconciler.model.yamlfile import FAST_LOADER, YamlDocument, format_key_path, load_yaml
 
-__all__ = ["Catalog", "Mutation", "Probe", "Role", "StateVariable"]
+__all__ = ["Catalog", "Mutation", "Probe", "Role", "StateVariable", "Step"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -101,14 +101,30 @@ class Mutation:
 
 @dataclass(frozen=True)
 class Probe:
-    """A report-only entry point (e.g. busy discovery)."""
+    """A report-only entry point: it observes and reports, changes nothing, and may run at any time.
+
+    Not in the graph. The engine runs the probes of agentless nodes on a schedule, when a node's config
+    changes (what a probe reports may depend on it: ``kraken_image_name``) and when ``requires`` starts to
+    hold; that is how drift is noticed without an agent.
+    """
 
     id: MutationId
     role: str
     name: str
     tasks_file: Path
+    where: str
     context: Context
     timeout: float
+    requires: Mapping[str, str]  # what must be known to hold for the probe to mean anything
+    reports: frozenset[str]  # the variables its role may report
+
+    def summary(self) -> str:
+        """``observes busy`` for logs and tables."""
+        return "observes " + ", ".join(sorted(self.reports))
+
+
+Step = Mutation | Probe
+"""What the executor runs: a mutation's or a probe's entry point."""
 
 
 @dataclass(frozen=True)
@@ -219,8 +235,8 @@ class Catalog:
                 mutation_ids.append(mutation.id)
             discovers.update(spec.mutates)
         for index, probe_spec in enumerate(meta.probes):
-            probe = _resolve_probe(fqcn, role_dir, probe_spec)
-            if self._claim_id(probe.id, doc.where(("probes", index)), problems):
+            probe = _resolve_probe(fqcn, role_dir, probe_spec, doc.where(("probes", index)), frozenset(discovers))
+            if self._claim_id(probe.id, probe.where, problems):
                 self.probes[probe.id] = probe
                 probe_ids.append(probe.id)
         self.roles[fqcn] = Role(fqcn, role_dir, doc.path, frozenset(discovers), tuple(mutation_ids),
@@ -228,7 +244,7 @@ class Catalog:
 
     def _claim_id(self, ident: MutationId, where: str, problems: list[Problem]) -> bool:
         if ident in self.mutations or ident in self.probes:
-            first = self.mutations[ident].where if ident in self.mutations else "a probe"
+            first = self.mutations[ident].where if ident in self.mutations else self.probes[ident].where
             problems.append(Problem(where, ident, f"duplicate id {ident} (first declared at {first})",
                                     "give every mutation and probe of a role its own name"))
             return False
@@ -257,9 +273,9 @@ def _role_parameters(role_dir: Path) -> set[str]:
     return names
 
 
-def _resolve_probe(fqcn: str, role_dir: Path, spec: ProbeSpec) -> Probe:
-    return Probe(MutationId(f"{fqcn}:{spec.name}"), fqcn, spec.name, role_dir / "tasks" / spec.tasks_file,
-                 spec.context, spec.timeout)
+def _resolve_probe(fqcn: str, role_dir: Path, spec: ProbeSpec, where: str, reports: frozenset[str]) -> Probe:
+    return Probe(MutationId(f"{fqcn}:{spec.name}"), fqcn, spec.name, role_dir / "tasks" / spec.tasks_file, where,
+                 spec.context, spec.timeout, dict(spec.requires), reports)
 
 
 def _parse(path: Path, model: type[_Model], problems: list[Problem],

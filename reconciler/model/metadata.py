@@ -12,8 +12,9 @@ Extensions to DESIGN §3–§4, all optional:
 * ``state.<var>.knowable_when`` — for variables no mutation moves (``busy``), the values other
   variables must have for this one to be known; e.g. ``busy`` is forgotten when ``runstate`` leaves
   ``SYNC``, so a dead node's last ``BUSY`` cannot block its own recovery.
-* role ``probes`` — entry points that only report values (``busy``), run for agentless nodes on a
-  schedule; they are not mutations and are not in the graph.
+* role ``probes`` — entry points that only report values (``busy``, or power as the BMC sees it), run
+  for agentless nodes on a schedule, on config changes and once their ``requires`` hold; they are not
+  mutations and are not in the graph.
 """
 
 from __future__ import annotations
@@ -148,6 +149,11 @@ class ProbeSpec(_Strict):
     description: str = ""
     context: Context = Context.SELF
     timeout: Duration = 0.0
+    requires: dict[str, EnumValue] = Field(
+        default_factory=dict,
+        description="Values that must be known to hold for the probe to mean anything (busy: runstate SYNC); "
+        "the engine runs it only then.",
+    )
 
     @property
     def tasks_file(self) -> str:

@@ -9,7 +9,7 @@ while loading; here we check what needs the whole catalog. Checks that need the 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from reconciler.errors import Problem
@@ -31,6 +31,7 @@ def validate_catalog(catalog: Catalog, *, complete: bool = True) -> list[Problem
     for mutation in catalog.mutations.values():
         _check_mutation(catalog, mutation, problems)
     for probe in catalog.probes.values():
+        _check_conditions(catalog, probe.where, f"{probe.id} requires", probe.requires, problems)
         if not probe.tasks_file.is_file():
             problems.append(Problem(str(catalog.roles[probe.role].meta_file), probe.id,
                                     f"tasks file {probe.tasks_file} does not exist",
@@ -71,17 +72,13 @@ def _check_mutation(catalog: Catalog, m: Mutation, problems: list[Problem]) -> N
             problems.append(Problem(where, f"{key}.to", f"{after} is the unknown value of {var}; a mutation "
                                     "cannot make a variable unknown", "mutate to a known value"))
     for field, conditions in (("requires", m.requires), ("excludes", m.excludes)):
-        for var, value in conditions.items():
-            key = f"{m.id} {field}.{var}"
-            if var not in catalog.variables:
-                problems.append(_unknown_variable(catalog, where, key, var))
-                continue
-            if var in m.mutates:
-                problems.append(Problem(where, key, f"{var} is mutated by this mutation and also in {field}",
-                                        f"remove {var} from {field}: `mutates.{var}.from` already says "
-                                        "where it starts"))
-                continue
-            _check_value(catalog, where, key, var, value, problems)
+        mutated = {var: value for var, value in conditions.items() if var in m.mutates}
+        for var in mutated:
+            problems.append(Problem(where, f"{m.id} {field}.{var}", f"{var} is mutated by this mutation and also "
+                                    f"in {field}", f"remove {var} from {field}: `mutates.{var}.from` already says "
+                                    "where it starts"))
+        rest = {var: value for var, value in conditions.items() if var not in m.mutates}
+        _check_conditions(catalog, where, f"{m.id} {field}", rest, problems)
     for var, value in m.failto.items():
         key = f"{m.id} failto.{var}"
         spec = catalog.variables.get(var)
@@ -98,6 +95,16 @@ def _check_mutation(catalog: Catalog, m: Mutation, problems: list[Problem]) -> N
     if not m.tasks_file.is_file():
         problems.append(Problem(where, f"{m.id} tasks", f"tasks file {m.tasks_file} does not exist",
                                 f"create it or set `tasks:` to an existing file of {m.role}"))
+
+
+def _check_conditions(catalog: Catalog, where: str, key: str, conditions: Mapping[str, str],
+                      problems: list[Problem]) -> None:
+    """``requires``/``excludes`` of a mutation or probe: declared variables and values of their enums."""
+    for var, value in conditions.items():
+        if var not in catalog.variables:
+            problems.append(_unknown_variable(catalog, where, f"{key}.{var}", var))
+        else:
+            _check_value(catalog, where, f"{key}.{var}", var, value, problems)
 
 
 def _check_value(catalog: Catalog, where: str, key: str, var: str, value: str,

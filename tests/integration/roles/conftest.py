@@ -28,7 +28,7 @@ import pytest
 from reconciler.engine.executor import AnsibleRunnerExecutor, RunRequest, RunResult
 from reconciler.graph.epistemic import EpistemicGraph
 from reconciler.graph.planner import Planner
-from reconciler.model.catalog import Catalog, Mutation
+from reconciler.model.catalog import Catalog, Step
 from reconciler.model.types import Context, MutationId
 from reconciler.sim import Simulator, write_files
 
@@ -89,7 +89,7 @@ class RoleLab:
     def node_dir(self, host: str) -> Path:
         return self.sim.node(host).node_dir
 
-    def hostvars(self, host: str, mutation: Mutation) -> dict[str, Any]:
+    def hostvars(self, host: str, mutation: Step) -> dict[str, Any]:
         node_dir = self.node_dir(host)
         values: dict[str, Any] = {
             **self.inventory[host],
@@ -108,14 +108,9 @@ class RoleLab:
         values.update(self.overrides[host])
         return values
 
-    def mutation(self, mutation_id: str) -> Mutation:
+    def mutation(self, mutation_id: str) -> Step:
         key = MutationId(mutation_id)
-        if key in self.catalog.mutations:
-            return self.catalog.mutations[key]
-        probe = self.catalog.probes[key]  # a probe runs like a mutation that moves nothing
-        return Mutation(id=probe.id, role=probe.role, name=probe.name, tasks_file=probe.tasks_file, where="",
-                        mutates={}, requires={}, excludes={}, context=probe.context, timeout=probe.timeout,
-                        failto={}, cost=1.0, disruptive=False)
+        return self.catalog.mutations[key] if key in self.catalog.mutations else self.catalog.probes[key]
 
     def run(self, mutation_id: str, hosts: list[str] | None = None, *, timeout: float | None = None) -> RunResult:
         """Run one step for ``hosts`` (default: every node) in one ansible-runner run, as the engine does."""
@@ -125,7 +120,7 @@ class RoleLab:
         # roomier than the mutation's (10 s for power steps) so a loaded CI machine's slow ansible start-up is no
         # failure. test_faults shows the deadline itself at work.
         deadline = timeout if timeout is not None else max(mutation.timeout, RUN_DEADLINE)
-        request = RunRequest(run_id=f"step-{next(self._seq):03d}-{mutation.name}", mutation=mutation,
+        request = RunRequest(run_id=f"step-{next(self._seq):03d}-{mutation.name}", step=mutation,
                              hostvars={h: self.hostvars(h, mutation) for h in hosts}, timeout=deadline)
         return asyncio.run(self.executor.run(request))
 
