@@ -29,8 +29,10 @@ class SecretFileError(UserError):
         self.kind = kind
 
 
-def read_secret_file(path: Path | str, *, kind: str = "secret") -> str:
+def read_secret_file(path: Path | str, *, kind: str = "secret", error: type[SecretFileError] = SecretFileError) -> str:
     """The secret in ``path``: a regular file, readable by its owner only, holding one non-empty word.
+
+    Problems raise ``error`` (a :class:`SecretFileError` subclass lets each caller name its own kind).
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -42,30 +44,31 @@ def read_secret_file(path: Path | str, *, kind: str = "secret") -> str:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise SecretFileError(path, "does not exist; create it with a random value and `chmod 600`",
+        raise error(path, "does not exist; create it with a random value and `chmod 600`",
                               kind=kind) from None
     except OSError as exc:
-        raise SecretFileError(path, f"cannot be read: {exc.strerror or exc}", kind=kind) from exc
+        raise error(path, f"cannot be read: {exc.strerror or exc}", kind=kind) from exc
     if not stat.S_ISREG(info.st_mode):
-        raise SecretFileError(path, "is not a regular file", kind=kind)
+        raise error(path, "is not a regular file", kind=kind)
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077:
-        raise SecretFileError(path, f"is accessible by group or others (mode {mode:04o}); "
+        raise error(path, f"is accessible by group or others (mode {mode:04o}); "
                                     f"run `chmod 600 {path}` so only its owner can read it", kind=kind)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SecretFileError(path, f"cannot be read: {exc}", kind=kind) from exc
+        raise error(path, f"cannot be read: {exc}", kind=kind) from exc
     value = text.strip()
     if not value:
-        raise SecretFileError(path, "is empty; write a random value into it (e.g. `openssl rand -hex 32`)",
+        raise error(path, "is empty; write a random value into it (e.g. `openssl rand -hex 32`)",
                               kind=kind)
     if any(ch.isspace() for ch in value):
-        raise SecretFileError(path, "holds more than one word; write one line without spaces", kind=kind)
+        raise error(path, "holds more than one word; write one line without spaces", kind=kind)
     return value
 
 
-def generate_secret_file(path: Path | str, *, kind: str = "secret") -> str:
+def generate_secret_file(path: Path | str, *, kind: str = "secret",
+                         error: type[SecretFileError] = SecretFileError) -> str:
     """Create ``path`` with a random value and mode 0600 if it does not exist; return the value either way.
 
     An existing file is not touched: it is read (and checked) like :func:`read_secret_file` does.
@@ -77,11 +80,11 @@ def generate_secret_file(path: Path | str, *, kind: str = "secret") -> str:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return read_secret_file(path, kind=kind)  # created concurrently: use that one
+            return read_secret_file(path, kind=kind, error=error)  # created concurrently: use that one
         except OSError as exc:
-            raise SecretFileError(path, f"cannot be created: {exc.strerror or exc}", kind=kind) from exc
+            raise error(path, f"cannot be created: {exc.strerror or exc}", kind=kind) from exc
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             with contextlib.suppress(OSError):
                 os.fchmod(handle.fileno(), 0o600)
             handle.write(value + "\n")
-    return read_secret_file(path, kind=kind)
+    return read_secret_file(path, kind=kind, error=error)

@@ -11,18 +11,19 @@ import hmac
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.api.errors import TokenFileError
 from reconciler.secretfile import generate_secret_file, read_secret_file
 
 __all__ = ["TokenCheck", "check_bearer", "generate_token_file", "read_token_file"]
 
 def read_token_file(path: Path | str) -> str:
     """The API token in ``path`` (see :func:`~reconciler.secretfile.read_secret_file`)."""
-    return read_secret_file(path, kind="token")
+    return read_secret_file(path, kind="token", error=TokenFileError)
 
 
 def generate_token_file(path: Path | str) -> str:
     """Create the API token file if it does not exist; return its token either way."""
-    return generate_secret_file(path, kind="token")
+    return generate_secret_file(path, kind="token", error=TokenFileError)
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,15 @@ Hierarchy (under ``reconciler.errors.UserError``)::
 
     UserError
     └── ApiError                  a request to a running reconciler failed (client side)
-    └── TokenFileError            a bearer-token file is missing, empty or readable by others
-                                  (reconciler.secretfile.SecretFileError, shared with the heartbeats)
+    └── SecretFileError           (reconciler.secretfile, shared with the heartbeat keys)
+        └── TokenFileError        a bearer-token file is missing, empty or readable by others
     └── ListenError               the API cannot listen where asked (non-loopback, port in use)
 """
 
 from __future__ import annotations
 
 from reconciler.errors import UserError
-from reconciler.secretfile import SecretFileError as TokenFileError  # the API's name for its token file's errors
+from reconciler.secretfile import SecretFileError
 
 __all__ = ["ApiError", "ListenError", "TokenFileError"]
 
@@ -31,6 +31,10 @@ class ApiError(UserError):
         super().__init__(message)
         self.url = url
         self.status = status
+
+
+class TokenFileError(SecretFileError):
+    """The API's bearer-token file cannot be used; ``path`` names it."""
 
 
 class ListenError(UserError):
