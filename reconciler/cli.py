@@ -86,6 +86,7 @@ def validate(collection_paths: tuple[Path, ...], inventory: Path | None, fmt: st
         problems.extend(exc.problems)
     else:
         report.variables, report.mutations = len(catalog.variables), len(catalog.mutations)
+        report.probes = len(catalog.probes)
         report.graph_states, report.graph_edges = graph.graph.number_of_nodes(), graph.graph.number_of_edges()
         if inventory is not None:
             from reconciler.inventory.desired import load_inventory
@@ -100,7 +101,7 @@ def validate(collection_paths: tuple[Path, ...], inventory: Path | None, fmt: st
         click.echo(report.model_dump_json(indent=2))
     elif report.ok:
         hosts = f"; inventory: {report.hosts} hosts" if report.hosts is not None else ""
-        click.echo(f"ok: {report.variables} variables, {report.mutations} mutations; graph: "
+        click.echo(f"ok: {report.variables} variables, {report.mutations} mutations, {report.probes} probes; graph: "
                    f"{report.graph_states} states, {report.graph_edges} edges{hosts}")
     else:
         click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}:", err=True)

@@ -63,6 +63,7 @@ class ValidationReport(BaseModel):
     problems: list[ProblemReport] = Field(default_factory=list)
     variables: int = 0
     mutations: int = 0
+    probes: int = Field(default=0, description="Report-only entry points, run for agentless nodes")
     graph_states: int = 0
     graph_edges: int = 0
     hosts: int | None = Field(default=None, description="Hosts checked when an inventory was given")
