@@ -224,3 +224,22 @@ def test_installed_collections_path_layout(tmp_path: Path) -> None:
     assert "acme.test.power:power_on" in Catalog.load([tmp_path]).mutations
     assert "acme.test.power:power_on" in Catalog.load([tmp_path / "ansible_collections"]).mutations
     assert "acme.test.power:power_on" in Catalog.load([tmp_path / "ansible_collections" / "acme" / "test"]).mutations
+
+
+def test_a_probe_requiring_an_unknown_variable_or_value_is_named_with_its_line(tmp_path: Path) -> None:
+    role = power_role(probes=[{"name": "check", "requires": {"powr": "POWER_ON"}},
+                              {"name": "look", "requires": {"power": "POWER_ONN"}}])
+    problems = problems_of(write_collection(tmp_path, {"power": POWER}, {"power": role}))
+    assert len(problems) == 2, problems
+    unknown, value = sorted(problems, key=lambda p: "powr" not in p)
+    assert "acme.test.power:check requires.powr" in unknown and "did you mean power?" in unknown
+    assert re.search(r"roles/power/meta/kraken\.yml:\d+", unknown)
+    assert "acme.test.power:look requires.power" in value and "'POWER_ONN' is not a value of power" in value
+
+
+def test_probes_load_with_their_conditions_and_what_they_report(tmp_path: Path) -> None:
+    role = power_role(probes=[{"name": "check", "requires": {"power": "POWER_ON"}, "context": "child"}])
+    catalog = Catalog.load([write_collection(tmp_path, {"power": POWER}, {"power": role})])
+    probe = catalog.probes["acme.test.power:check"]  # type: ignore[index]
+    assert probe.requires == {"power": "POWER_ON"} and probe.reports == frozenset({"power"})
+    assert probe.summary() == "observes power" and re.search(r"kraken\.yml:\d+", probe.where)
