@@ -75,8 +75,10 @@ async def run_serve(settings: Settings, *, stop: asyncio.Event | None = None) ->
     log.info("event=started api=http://%s:%d inventory=%s mutations=%d", host, port, settings.inventory,
              len(catalog.mutations))
     try:
+        last = db.last_generation()
         async with DesiredSource(settings.inventory, catalog, debounce=settings.debounce,
-                                 follow_branch=settings.follow_branch, state_dir=state_dir) as source:
+                                 follow_branch=settings.follow_branch, state_dir=state_dir,
+                                 first_generation=last.generation + 1 if last else 1) as source:
             consumer = asyncio.create_task(_consume(source, engine))
             reloader = asyncio.create_task(_reload_on(reload_requested, source))
             await stop.wait()

@@ -56,6 +56,7 @@ __all__ = ["Engine", "HostRecord"]
 log = logging.getLogger(__name__)
 
 _INTERRUPT_TIMEOUT = 60.0  # seconds an ``interrupt`` entry point may take (ansible's own start-up included)
+_PRUNE_EVERY = 3600.0  # seconds between journal prunings (retention is counted in days, the row cap is large)
 
 
 class DesiredUpdate(Protocol):
@@ -164,6 +165,7 @@ class Engine:
         self._workers: list[asyncio.Task[None]] = []
         self._resync: asyncio.Task[None] | None = None
         self._probe_rounds: asyncio.Task[None] | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
         self._run_seq = itertools.count(1)
         self._stopping = False
         self.prober = Prober(catalog, executor, self.clock, batch_window=settings.batch_window, forks=settings.forks,
@@ -191,6 +193,7 @@ class Engine:
                          for i in range(self.settings.workers)]
         if self.settings.resync_interval > 0:
             self._resync = asyncio.create_task(self._resync_loop(), name="resync")
+        self._housekeeping = asyncio.create_task(self._prune_loop(), name="journal pruning")
         if self.settings.probe_interval > 0 and self.prober.probes:
             self._probe_rounds = asyncio.create_task(self._probe_loop(), name="probe rounds")
 
@@ -203,7 +206,7 @@ class Engine:
         self._flush_timers.clear()
         self._pending.clear()
         self._cancel.set()
-        loops = [task for task in (self._resync, self._probe_rounds) if task is not None]
+        loops = [task for task in (self._resync, self._probe_rounds, self._housekeeping) if task is not None]
         for task in loops:
             task.cancel()
         await asyncio.gather(*self._workers, *self._runs, *loops, self.prober.stop(), return_exceptions=True)
@@ -733,7 +736,12 @@ class Engine:
             spread = self._rng.uniform(-self.settings.resync_jitter, self.settings.resync_jitter)
             await asyncio.sleep(interval * (1 + spread))
             self.resync()
+
+    async def _prune_loop(self) -> None:
+        """Keep the journal within its retention, at start and every hour, whatever else is configured."""
+        while True:
             self.db.prune_events(now=self.clock.time())
+            await asyncio.sleep(_PRUNE_EVERY)
 
 
 def _hostvars(inventory: InventoryState, hosts: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -286,9 +286,14 @@ class DesiredSource:
 
     def __init__(self, path: Path, catalog: Catalog, *, debounce: float = 0.5, follow_branch: str | None = None,
                  state_dir: Path | None = None, max_delay: float | None = None,
-                 loader: InventoryLoader = load_inventory, git_timeout: float = DEFAULT_TIMEOUT) -> None:
+                 loader: InventoryLoader = load_inventory, git_timeout: float = DEFAULT_TIMEOUT,
+                 first_generation: int = 1) -> None:
         if debounce < 0:
             raise ValueError(f"debounce must be >= 0 seconds, got {debounce}")
+        if first_generation < 1:
+            raise ValueError(f"first_generation must be >= 1, got {first_generation}")
+        # A restarted reconciler goes on counting where it stopped, so a number names one generation for good.
+        self._first_generation = first_generation
         self.path = Path(path).absolute()  # as the operator wrote it: problems and origins name this path
         self.catalog = catalog
         self.debounce = debounce
@@ -485,7 +490,8 @@ class DesiredSource:
                 log.info("event=desired.restored generation=%d commit=%s", current.generation, read.commit or "-")
                 self._publish(current)  # fixed back to what is in force: tell consumers the rejection is over
             return current
-        generation = DesiredGeneration(generation=(current.generation if current else 0) + 1, state=read.state,
+        number = current.generation + 1 if current else self._first_generation
+        generation = DesiredGeneration(generation=number, state=read.state,
                                        commit=read.commit, dirty=read.dirty, loaded_at=time.time(), seconds=seconds)
         self._previous, self._current = current, generation
         self._stats = replace(self._stats, generations=self._stats.generations + 1)

@@ -13,6 +13,8 @@ import pytest
 from enginelab import Lab
 from serving import free_port, node, serve, wait
 
+from reconciler.engine.persistence import StateDB
+
 pytestmark = pytest.mark.integration
 
 def test_sigkill_mid_chain_then_restart_resumes_without_rerunning_finished_steps(lab: Lab) -> None:
@@ -29,6 +31,9 @@ def test_sigkill_mid_chain_then_restart_resumes_without_rerunning_finished_steps
         converged = wait(lambda: (node(port, "h") or {}).get("status") == "converged", what="converged after restart")
         assert converged
         assert node(port, "h")["discovered"] == {"stage": "S3"}
+    with StateDB(lab.state_dir / "state.db", read_only=True) as db:
+        numbers = [g.generation for g in db.generations()]
+    assert numbers == [2, 1], "the restarted reconciler goes on counting generations, it does not overwrite 1"
     runs = (lab.devices / "h.stage.log").read_text().split()
     assert runs.count("survey") == 1 and runs.count("advance_one") == 1, runs
     assert 1 <= runs.count("advance_two") <= 2, runs  # the step in flight at the kill may run again (idempotent)
