@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from reconciler.model.heartbeat import ChildHeartbeat, ParentHeartbeat
 from reconciler.model.metadata import CollectionMeta, RoleMeta
 from reconciler.model.reports import PlanReport, ValidationReport
 from reconciler.model.runrecords import CallbackRecord
@@ -24,6 +25,8 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "plan-report": PlanReport,
     "validation-report": ValidationReport,
     "callback-record": CallbackRecord,
+    "heartbeat-parent": ParentHeartbeat,
+    "heartbeat-child": ChildHeartbeat,
 }
 
 
