@@ -119,6 +119,7 @@ class Receiver:
         self._clock_ns = clock_ns
         self._last: dict[str, int] = {}
         self.dropped: Counter[DropReason] = Counter()
+        self.last_drop: DropReason | None = None  # why the last datagram that was dropped was dropped
 
     def open(self, datagram: bytes) -> Sealed | None:
         """The heartbeat in ``datagram``, or None (dropped and counted) if it is not authentic and fresh."""
@@ -153,6 +154,7 @@ class Receiver:
 
     def _drop(self, reason: DropReason) -> None:
         self.dropped[reason] += 1
+        self.last_drop = reason
         return None
 
 
