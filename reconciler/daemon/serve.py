@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from reconciler.api.app import create_app
 from reconciler.api.auth import read_token_file
 from reconciler.api.server import serve_api
+from reconciler.daemon.heartbeats import start_heartbeats
 from reconciler.daemon.notify import notify
 from reconciler.engine.engine import Engine
 from reconciler.engine.executor import AnsibleRunnerExecutor
@@ -71,10 +72,12 @@ async def run_serve(settings: Settings, *, stop: asyncio.Event | None = None) ->
     engine = Engine(catalog=catalog, graph=graph, executor=executor, db=db, settings=engine_settings,
                     metrics=EngineMetrics(CollectorRegistry()))
     await engine.start()
+    heartbeats = None
     api = await serve_api(create_app(engine, token=token), host, port, allow_remote=settings.api.allow_remote)
     log.info("event=started api=http://%s:%d inventory=%s mutations=%d", host, port, settings.inventory,
              len(catalog.mutations))
     try:
+        heartbeats = await start_heartbeats(settings.sync, engine)
         last = db.last_generation()
         async with DesiredSource(settings.inventory, catalog, debounce=settings.debounce,
                                  follow_branch=settings.follow_branch, state_dir=state_dir,
@@ -87,6 +90,8 @@ async def run_serve(settings: Settings, *, stop: asyncio.Event | None = None) ->
             await asyncio.gather(consumer, reloader, return_exceptions=True)
     finally:
         notify("STOPPING=1")
+        if heartbeats is not None:
+            heartbeats.close()
         await engine.stop()
         await api.stop()
         db.close()
