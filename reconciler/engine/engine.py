@@ -269,9 +269,8 @@ class Engine:
         if record is None:
             return
         accepted = self._valid_values(host, values, allowed=None, source=source)
-        if accepted:
-            self._set_discovered(record, accepted, source=source)
-            self.queue.add(host)
+        if accepted and self._set_discovered(record, accepted, source=source):
+            self.queue.add(host)  # only news needs a pass: agents repeat themselves every hello
 
     def freeze(self, pattern: str | None) -> FreezeResult:
         """Freeze hosts matching an Ansible pattern (None: everything). Frozen hosts still record discoveries."""
@@ -625,11 +624,12 @@ class Engine:
                 accepted[var] = value
         return accepted
 
-    def _set_discovered(self, record: HostRecord, values: Mapping[str, str], *, source: str) -> None:
+    def _set_discovered(self, record: HostRecord, values: Mapping[str, str], *, source: str) -> bool:
+        """Merge reported values into the host's known state; True if anything changed."""
         merged = self.graph.forget_unknowables({**record.discovered, **values})
         known = {k: v for k, v in merged.items() if v != self.catalog.variables[k].zero}
         if known == record.discovered:
-            return
+            return False
         changes = {k: [record.discovered.get(k), known.get(k)] for k in set(known) | set(record.discovered)
                    if record.discovered.get(k) != known.get(k)}
         before, record.discovered = record.discovered, known
@@ -637,6 +637,7 @@ class Engine:
         self._probe(record, unless_applicable_in=before)
         self.journal.emit(EventKind.DISCOVERED, host=record.name, message=", ".join(
             f"{k}={v[1] or 'UNKNOWN'}" for k, v in sorted(changes.items())), source=source, changes=changes)
+        return True
 
     # -- probes of agentless hosts -------------------------------------------------------------------
 
