@@ -11,7 +11,7 @@ import socket
 import subprocess
 
 import pytest
-from enginelab import Lab
+from enginelab import COLLECTIONS, Lab
 from serving import KRAKEN, free_port, node, serve, wait
 
 from reconciler.model.heartbeat import ChildHeartbeat, ParentHeartbeat
@@ -66,3 +66,21 @@ def test_an_agent_is_heard_told_its_desired_state_and_declared_dead_when_silent(
         agent.close()
     log = (lab.root / "serve.log").read_text()
     assert "event=agent_alive node=h" in log and "event=agent_dead node=h" in log
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--hello", "10", "--dead", "5"], "--dead 5 must be longer than --hello 10"),
+    (["--sync-listen", "nowhere"], "--sync-listen 'nowhere': expected HOST:PORT"),
+    (["--secret-file", "/nonexistent/sync.secret"], "heartbeat secret file /nonexistent/sync.secret: does not exist"),
+])
+def test_bad_heartbeat_settings_stop_serve_with_the_fix(lab: Lab, flags: list[str], expected: str) -> None:
+    secret = lab.root / "sync.secret"
+    secret.write_text("k" * 64 + "\n")
+    secret.chmod(0o600)
+    lab.write({"h": None}, {})
+    args = [KRAKEN, "serve", "-i", str(lab.inventory), "--state-dir", str(lab.state_dir), "--listen",
+            f"127.0.0.1:{free_port()}", "-c", str(COLLECTIONS[0]), "-c", str(COLLECTIONS[1]),
+            "--sync-listen", f"127.0.0.1:{free_port()}", "--secret-file", str(secret), *flags]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr
