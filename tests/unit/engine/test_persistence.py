@@ -559,7 +559,10 @@ def test_kill_9_mid_burst_keeps_every_committed_write(db_path: Path, kill_after:
                 pytest.fail(f"writer ended early: {proc.communicate(timeout=10)[1]}")
             reported.append(int(line))
         proc.send_signal(signal.SIGKILL)  # mid-burst: it was writing as fast as it could
-        rest, _ = proc.communicate(timeout=30)
+        # Read the rest through the same text stream: readline() has buffered lines ahead, and communicate()
+        # would read the pipe's descriptor directly and lose them (the cause of a rare failure under load).
+        rest = proc.stdout.read()
+        proc.wait(timeout=30)
         reported.extend(int(n) for n in rest.split())
     finally:
         if proc.poll() is None:
