@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from reconciler.daemon.listen import split_listen
 from reconciler.engine.engine import Engine, HostRecord
 from reconciler.engine.settings import SyncSettings
 from reconciler.errors import UserError
@@ -62,13 +63,11 @@ async def start_heartbeats(settings: SyncSettings, engine: Engine) -> ParentEndp
     def on_dead(node: str) -> None:
         engine.observe(node, _DEAD, source=f"heartbeat: silent for more than {settings.dead:g}s")
 
-    host, _, port = settings.listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise UserError(f"--sync-listen {settings.listen!r}: expected HOST:PORT, e.g. 0.0.0.0:31415")
+    host, port = split_listen(settings.listen, flag="--sync-listen", example="0.0.0.0:31415")
     endpoint = ParentEndpoint(key_of=key_of, desired_of=desired_of, on_heartbeat=on_heartbeat, on_dead=on_dead,
                               hello=settings.hello, dead=settings.dead, registry=engine.metrics.registry)
     try:
-        await start_parent_endpoint(host.strip("[]"), int(port), endpoint)
+        await start_parent_endpoint(host, port, endpoint)
     except OSError as exc:
         raise UserError(f"--sync-listen {settings.listen}: cannot listen: {exc.strerror or exc}") from exc
     log.info("event=heartbeats listen=%s hello=%g dead=%g", settings.listen, settings.hello, settings.dead)

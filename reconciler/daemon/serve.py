@@ -20,6 +20,7 @@ from reconciler.api.app import create_app
 from reconciler.api.auth import read_token_file
 from reconciler.api.server import serve_api
 from reconciler.daemon.heartbeats import start_heartbeats
+from reconciler.daemon.listen import split_listen
 from reconciler.daemon.notify import notify
 from reconciler.engine.engine import Engine
 from reconciler.engine.executor import AnsibleRunnerExecutor
@@ -35,13 +36,6 @@ __all__ = ["run_serve"]
 log = logging.getLogger("kraken.serve")
 
 
-def _split_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise UserError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:3141")
-    return host.strip("[]"), int(port)
-
-
 async def run_serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run the reconciler until ``stop`` is set or SIGTERM/SIGINT arrives."""
     if settings.inventory is None:
@@ -51,7 +45,7 @@ async def run_serve(settings: Settings, *, stop: asyncio.Event | None = None) ->
     catalog, graph = load_graph(settings.collections or None)
     state_dir = settings.state_dir
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    host, port = _split_listen(settings.api.listen)
+    host, port = split_listen(settings.api.listen, flag="--listen", example="127.0.0.1:3141")
     token = read_token_file(settings.api.token_file) if settings.api.token_file else None
     if token is None:
         log.warning("event=no_token msg=\"no --token-file: write endpoints (freeze/thaw) are refused\"")

@@ -47,7 +47,7 @@ from reconciler.graph.epistemic import EpistemicGraph
 from reconciler.graph.planner import Plan, Planner
 from reconciler.inventory.desired import InventoryState
 from reconciler.model.api import EventKind, FreezeResult, NodeDoc, NodeStatus
-from reconciler.model.catalog import Catalog, Mutation, Probe
+from reconciler.model.catalog import Catalog, Mutation, Probe, Step
 from reconciler.model.reports import PlannedStep, PlanStatus
 from reconciler.model.types import MutationId
 
@@ -169,7 +169,7 @@ class Engine:
         self._run_seq = itertools.count(1)
         self._stopping = False
         self.prober = Prober(catalog, executor, self.clock, batch_window=settings.batch_window, forks=settings.forks,
-                             grace=settings.timeout_grace, hostvars=self._hostvars, report=self._probed,
+                             run_timeout=self._run_timeout, hostvars=self._hostvars, report=self._probed,
                              cancel=self._cancel)
         metrics.watch(self._snapshot)
 
@@ -192,10 +192,14 @@ class Engine:
         self._workers = [asyncio.create_task(self._worker(), name=f"reconcile-{i}")
                          for i in range(self.settings.workers)]
         if self.settings.resync_interval > 0:
-            self._resync = asyncio.create_task(self._resync_loop(), name="resync")
-        self._housekeeping = asyncio.create_task(self._prune_loop(), name="journal pruning")
+            self._resync = asyncio.create_task(
+                self._every(self.settings.resync_interval, self.settings.resync_jitter, self.resync), name="resync")
+        self._prune()
+        self._housekeeping = asyncio.create_task(self._every(_PRUNE_EVERY, 0.0, self._prune), name="journal pruning")
         if self.settings.probe_interval > 0 and self.prober.probes:
-            self._probe_rounds = asyncio.create_task(self._probe_loop(), name="probe rounds")
+            self._probe_rounds = asyncio.create_task(
+                self._every(self.settings.probe_interval, self.settings.probe_jitter, self._probe_round),
+                name="probe rounds")
 
     async def stop(self) -> None:
         """Stop dispatching, cancel runs in flight (their hosts re-observe on the next start), stop workers."""
@@ -464,8 +468,8 @@ class Engine:
             hostvars = await self._hostvars(hosts)
             loop = asyncio.get_running_loop()
 
-            def progress(result: HostResult) -> None:  # runner thread → event loop
-                loop.call_soon_threadsafe(self._progress, mutation, run_id, result, batch)
+            def progress(result: HostResult) -> None:  # scheduled: a failure here cannot break the result stream
+                loop.call_soon(self._progress, mutation, run_id, result, batch)
 
             request = RunRequest(run_id, mutation, hostvars, timeout=self._run_timeout(mutation, len(hosts)),
                                  forks=min(self.settings.forks, len(hosts)), on_progress=progress)
@@ -486,15 +490,15 @@ class Engine:
                                timed_out=timed_out and outcome.outcome is HostOutcome.CANCELLED, batch=batch)
         batch.release_all()
 
-    def _run_timeout(self, mutation: Mutation, hosts: int) -> float:
-        """A batched run's deadline: the mutation's timeout, plus ansible's start-up and per-host work (0 = none).
+    def _run_timeout(self, step: Step, hosts: int) -> float:
+        """A batched run's deadline: the step's timeout, plus ansible's start-up and per-host work (0 = none).
 
-        The timeout in the metadata is what the step itself may take on one node; one run serves a whole
-        batch, and the controller's work grows with it.
+        The timeout in the metadata is what the step (mutation or probe) may take on one node; one run serves
+        a whole batch, and the controller's work grows with it.
         """
-        if not mutation.timeout:
+        if not step.timeout:
             return 0.0
-        return mutation.timeout + self.settings.timeout_grace + self.settings.timeout_grace_per_host * hosts
+        return step.timeout + self.settings.timeout_grace + self.settings.timeout_grace_per_host * hosts
 
     def _progress(self, mutation: Mutation, run_id: str, result: HostResult, batch: _Batch) -> None:
         """A host's news mid-run: its step is done once it reported the ``to`` values, or failed.
@@ -666,14 +670,11 @@ class Engine:
                               message=f"{result.outcome.value}: {result.message or 'no report'}; known values kept")
         self.queue.add(host)
 
-    async def _probe_loop(self) -> None:
-        """Probe rounds: every ``probe_interval`` (± jitter), each agentless host that has nothing to do."""
-        while True:
-            spread = self._rng.uniform(-self.settings.probe_jitter, self.settings.probe_jitter)
-            await asyncio.sleep(self.settings.probe_interval * (1 + spread))
-            for record in list(self.hosts.values()):
-                if self._settled(record):
-                    self._probe(record)
+    def _probe_round(self) -> None:
+        """Probe every agentless host that has nothing to do (every ``probe_interval``)."""
+        for record in list(self.hosts.values()):
+            if self._settled(record):
+                self._probe(record)
 
     def _settled(self, record: HostRecord) -> bool:
         """No step is running, due or waiting for this host (frozen hosts count as settled).
@@ -731,18 +732,15 @@ class Engine:
 
     # -- background ---------------------------------------------------------------------------------------
 
-    async def _resync_loop(self) -> None:
-        interval = self.settings.resync_interval
+    async def _every(self, interval: float, jitter: float, action: Callable[[], object]) -> None:
+        """Run ``action`` every ``interval`` seconds, ± ``jitter`` of it (so replicas and rounds do not align)."""
         while True:
-            spread = self._rng.uniform(-self.settings.resync_jitter, self.settings.resync_jitter)
-            await asyncio.sleep(interval * (1 + spread))
-            self.resync()
+            await asyncio.sleep(interval * (1 + self._rng.uniform(-jitter, jitter)))
+            action()
 
-    async def _prune_loop(self) -> None:
-        """Keep the journal within its retention, at start and every hour, whatever else is configured."""
-        while True:
-            self.db.prune_events(now=self.clock.time())
-            await asyncio.sleep(_PRUNE_EVERY)
+    def _prune(self) -> None:
+        """Keep the journal within its retention (at start, then hourly, whatever else is configured)."""
+        self.db.prune_events(now=self.clock.time())
 
 
 def _hostvars(inventory: InventoryState, hosts: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -56,7 +56,7 @@ class RunRequest:
     hostvars: Mapping[str, Mapping[str, Any]]  # host -> resolved inventory variables
     timeout: float | None = None  # seconds; None = the step's own timeout (0 = none)
     forks: int | None = None  # default: the batch size
-    # Called from the runner's thread as soon as a host reports values (outcome OK, values so far) or
+    # Called in the event loop, as the callback's lines arrive, once a host reports values (OK, values so far) or
     # fails or is unreachable, so the engine can finish that host's step without waiting for its
     # slowest batch-mate (the play runs with the free strategy: a failed host gets no further tasks).
     on_progress: Callable[[HostResult], None] | None = None

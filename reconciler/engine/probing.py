@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from reconciler.engine.clock import Clock
 from reconciler.engine.executor import Executor, HostOutcome, HostResult, RunRequest
-from reconciler.model.catalog import Catalog, Probe
+from reconciler.model.catalog import Catalog, Probe, Step
 from reconciler.model.types import MutationId
 
 __all__ = ["Prober", "applicable_probes"]
@@ -56,14 +56,15 @@ class Prober:
     """Batches probe requests per probe and runs them; ``busy(host)`` says whether a host waits for one."""
 
     def __init__(self, catalog: Catalog, executor: Executor, clock: Clock, *, batch_window: float, forks: int,
-                 grace: float, hostvars: Callable[[list[str]], Awaitable[dict[str, dict[str, object]]]],
-                 report: ProbeReport, cancel: asyncio.Event) -> None:
+                 run_timeout: Callable[[Step, int], float],
+                 hostvars: Callable[[list[str]], Awaitable[dict[str, dict[str, object]]]], report: ProbeReport,
+                 cancel: asyncio.Event) -> None:
         self.probes = sorted(catalog.probes.values(), key=lambda p: p.id)
         self._executor = executor
         self._clock = clock
         self._batch_window = batch_window
         self._forks = forks
-        self._grace = grace
+        self._run_timeout = run_timeout  # the engine's: probes get the deadline steps get
         self._hostvars = hostvars
         self._report = report
         self._cancel = cancel
@@ -106,8 +107,8 @@ class Prober:
         try:
             hostvars = await self._hostvars(hosts)
             present = [h for h in hosts if h in hostvars]
-            timeout = probe.timeout + self._grace if probe.timeout else None
-            request = RunRequest(run_id, probe, {h: hostvars[h] for h in present}, timeout=timeout,
+            request = RunRequest(run_id, probe, {h: hostvars[h] for h in present},
+                                 timeout=self._run_timeout(probe, len(present)),
                                  forks=min(self._forks, max(1, len(present))))
             outcomes = dict((await self._executor.run(request, cancel=self._cancel)).hosts) if present else {}
         except Exception as exc:  # the runner itself broke: nothing was observed

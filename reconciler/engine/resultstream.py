@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from reconciler.model.runrecords import CallbackRecord, Record, StartRecord, StatsRecord
+from reconciler.model.runrecords import CallbackRecord, Record, StartRecord
 
 __all__ = ["ResultStream", "open_result_stream"]
 
@@ -39,7 +39,6 @@ class ResultStream:
         self.path = path
         self._consume = consume
         self.started = False  # a start line arrived: the plugin is loaded and connected
-        self.ended = False  # the stats line arrived: every host's results are in
         self.dropped = 0
         self._connected = asyncio.Event()
         self._closed = asyncio.Event()
@@ -95,8 +94,6 @@ class ResultStream:
             return
         if isinstance(record, StartRecord):
             self.started = True
-        elif isinstance(record, StatsRecord):
-            self.ended = True
         self._consume(record)
 
 

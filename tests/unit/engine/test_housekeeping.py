@@ -32,7 +32,6 @@ def test_a_started_engine_prunes_the_journal_without_resync(tmp_path: Path) -> N
 
     async def scenario() -> list[str]:
         await engine.start()
-        await asyncio.sleep(0.1)
         await engine.stop()
         return [e.message for e in db.events(limit=100)]
 

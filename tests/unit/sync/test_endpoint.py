@@ -100,11 +100,11 @@ def test_a_child_is_heard_answered_at_once_and_kept_informed() -> None:
             replies: list[ParentHeartbeat] = []
             await until(lambda: replies.extend(agent.inbox()) or replies, "the answer")
             assert replies[0].desired == {"image": "ACTIVE"} and replies[0].generation == 3
-            await asyncio.sleep(0.5)  # two more hellos while it keeps beating
+            # every hello the parent tells it again, without being asked
+            await until(lambda: replies.extend(agent.inbox()) or len(replies) >= 3, "two hellos after the answer")
             agent.beat(parent.port, power="POWER_ON", runstate="SYNC")
             await until(lambda: len(parent.heard) == 2, "the second heartbeat")
-            replies.extend(agent.inbox())
-            assert len(replies) >= 2 and parent.dead == []
+            assert all(r.desired == {"image": "ACTIVE"} for r in replies) and parent.dead == []
             assert parent.metric("kraken_heartbeats_received_total") == 2
 
     asyncio.run(scenario())
